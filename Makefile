@@ -1,0 +1,53 @@
+# headless-auditor — every entry point a person or CI uses. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+TOOLS_BIN := $(shell hack/tools.sh print-bin)
+# kubectl, helm, coredns ... inside make targets are the pinned, cached builds.
+export PATH := $(TOOLS_BIN):$(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help tools venv cluster-up cluster-down cluster-status lint unit e2e test clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+tools: ## build/install the pinned cluster tools once (cached outside the repo)
+	hack/tools.sh all
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip==25.3
+	$(VENV)/bin/pip install -q -r requirements.lock
+	$(VENV)/bin/pip install -q --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.installed ## the Python environment (locked versions)
+
+cluster-up: tools ## start the local cluster (a no-op when it runs)
+	hack/cluster.sh up
+
+cluster-down: ## stop the local cluster, leaving no process behind
+	hack/cluster.sh down
+
+cluster-status: ## tell whether the local cluster answers
+	hack/cluster.sh status
+
+lint: venv ## ruff and mypy --strict
+	ruff check operator tests
+	ruff format --check operator tests
+	mypy
+
+unit: venv ## the unit tier (no cluster)
+	pytest tests/unit
+
+e2e: venv tools ## the e2e tier (starts the local cluster if it is not running)
+	pytest tests/e2e
+
+test: venv tools lint ## everything CI runs: lint, unit and e2e tiers
+	pytest tests
+
+clean: cluster-down ## remove the local state and the virtualenv
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,90 @@
+"""Manifests of the workloads the e2e tests create: the nginx/web example and its variants."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+
+def headless_service(
+    name: str = "nginx",
+    *,
+    selector: Mapping[str, str] | None = None,
+    ports: list[dict[str, Any]] | None = None,
+    publish_not_ready: bool = False,
+    annotations: Mapping[str, str] | None = None,
+    cluster_ip: str = "None",
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "clusterIP": cluster_ip,
+        "ports": [{"name": "web", "port": 80, "protocol": "TCP"}] if ports is None else ports,
+        "publishNotReadyAddresses": publish_not_ready,
+    }
+    if cluster_ip != "None":
+        spec.pop("clusterIP")
+    if selector is not None:
+        spec["selector"] = dict(selector)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "annotations": dict(annotations or {})},
+        "spec": spec,
+    }
+
+
+def statefulset(
+    name: str = "web",
+    *,
+    service_name: str | None = "nginx",
+    replicas: int = 2,
+    labels: Mapping[str, str] | None = None,
+    container_port: int = 80,
+    port_name: str = "web",
+) -> dict[str, Any]:
+    labels = dict(labels or {"app": "nginx"})
+    spec: dict[str, Any] = {
+        "replicas": replicas,
+        "podManagementPolicy": "Parallel",
+        "selector": {"matchLabels": labels},
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "nginx",
+                        "image": "registry.invalid/nginx:1",
+                        "ports": [{"name": port_name, "containerPort": container_port}],
+                    }
+                ],
+            },
+        },
+    }
+    if service_name is not None:
+        spec["serviceName"] = service_name
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def manifest(*objects: Mapping[str, Any]) -> str:
+    """A multi-document manifest (JSON is valid YAML) for `kubectl apply -f -`."""
+    return "\n---\n".join(json.dumps(o) for o in objects)
+
+
+def nginx_web(
+    *,
+    replicas: int = 2,
+    publish_not_ready: bool = False,
+    annotations: Mapping[str, str] | None = None,
+) -> str:
+    """The example every tutorial uses: headless Service nginx + StatefulSet web."""
+    return manifest(
+        headless_service(
+            selector={"app": "nginx"}, publish_not_ready=publish_not_ready, annotations=annotations
+        ),
+        statefulset(replicas=replicas),
+    )
