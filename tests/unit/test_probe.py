@@ -1,0 +1,630 @@
+"""The DNS prober against a real (tiny) DNS server on loopback, and its in-memory twin."""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import socket
+import struct
+import time
+from collections.abc import AsyncIterator, Callable
+
+import dns.asyncquery
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.IN.SRV
+import dns.rrset
+import fakedns
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from headless_auditor import probe, records
+from headless_auditor.records import Answer, Outcome, Question, RecordType
+
+Z = "ns.svc.cluster.local."
+BIG = [f"10.0.0.{i}" for i in range(1, 41)]  # 40 A records: ~700 bytes, more than 512
+
+
+def q(name: str, rdtype: RecordType = RecordType.A) -> Question:
+    return Question(name, rdtype)
+
+
+def answer(*recs: str) -> Answer:
+    return Answer.of(set(recs))
+
+
+def make_zone() -> fakedns.Zone:
+    zone = (
+        fakedns.Zone()
+        .add(f"web-0.nginx.{Z}", "A", "10.244.1.5")
+        .add(f"Web-1.NGINX.{Z}", "A", "10.244.1.6")
+        .add(f"nginx.{Z}", "A", "10.244.1.5", "10.244.1.6")
+        .add(f"nginx.{Z}", "AAAA", "fd00:0:0:0:0:0:0:5", "FD00::6")
+        .add(
+            f"_web._tcp.nginx.{Z}",
+            "SRV",
+            f"0 50 80 WEB-0.Nginx.{Z}",
+            f"0 50 80 web-1.nginx.{Z}",
+        )
+        .add(f"big.{Z}", "A", *BIG)
+        .add(f"alias.{Z}", "CNAME", f"web-0.nginx.{Z}")
+        .fail(f"syncing.{Z}", dns.rcode.SERVFAIL)
+        .fail(f"policy.{Z}", dns.rcode.REFUSED)
+        .fail(f"odd.{Z}", dns.rcode.NOTIMP)
+    )
+    zone.silent.add(f"silent.{Z}")
+    return zone
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[fakedns.FakeDNSServer]:
+    async with fakedns.FakeDNSServer(make_zone()) as running:
+        yield running
+
+
+def at(running: fakedns.FakeDNSServer, role: str = "replica") -> records.DNSServer:
+    return records.DNSServer(running.host, running.port, role)
+
+
+MakeProber = Callable[..., probe.DnsPythonProber]
+
+
+@pytest.fixture
+async def make_prober() -> AsyncIterator[MakeProber]:
+    made: list[probe.DnsPythonProber] = []
+
+    def make(
+        on_query: probe.QueryObserver | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        **options: object,
+    ) -> probe.DnsPythonProber:
+        options.setdefault("timeout", 1.0)
+        settings = probe.ProbeSettings(**options)
+        prober = probe.DnsPythonProber(settings, on_query, clock=clock)
+        made.append(prober)
+        return prober
+
+    yield make
+    for prober in made:
+        await prober.aclose()
+
+
+# --- what servers say becomes distinct outcomes --------------------------------------------------
+
+ANSWERS = [
+    pytest.param(q(f"web-0.nginx.{Z}"), answer("10.244.1.5"), id="A"),
+    pytest.param(q(f"nginx.{Z}"), answer("10.244.1.5", "10.244.1.6"), id="A-set"),
+    pytest.param(
+        q(f"nginx.{Z}", RecordType.AAAA), answer("fd00::5", "fd00::6"), id="AAAA-compressed"
+    ),
+    pytest.param(
+        q(f"_web._tcp.nginx.{Z}", RecordType.SRV),
+        answer(f"0 50 80 web-0.nginx.{Z}", f"0 50 80 web-1.nginx.{Z}"),
+        id="SRV-lower-case-targets-no-glue",
+    ),
+    pytest.param(q(f"web-1.nginx.{Z}"), answer("10.244.1.6"), id="owner-in-other-case"),
+    pytest.param(q(f"WEB-0.Nginx.{Z}"), answer("10.244.1.5"), id="question-in-other-case"),
+    pytest.param(q(f"nginx.{Z}", RecordType.SRV), records.NODATA, id="NODATA"),
+    pytest.param(q(f"alias.{Z}"), records.NODATA, id="CNAME-is-not-followed"),
+    pytest.param(q(f"nobody.{Z}"), records.NXDOMAIN, id="NXDOMAIN"),
+    pytest.param(q(f"syncing.{Z}"), Answer(Outcome.SERVFAIL), id="SERVFAIL"),
+    pytest.param(q(f"policy.{Z}"), Answer(Outcome.REFUSED), id="REFUSED"),
+    pytest.param(q(f"odd.{Z}"), Answer(Outcome.ERROR), id="other-rcode-is-ERROR"),
+]
+
+
+@pytest.mark.parametrize(("question", "expected"), ANSWERS)
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_each_response_becomes_its_answer(server, make_prober, transport, question, expected):
+    prober = make_prober(transport=transport)
+
+    answers = await prober.ask(at(server), [question])
+
+    assert answers == {question: expected}
+    assert server.stats.transports() == {transport}
+
+
+async def test_many_questions_in_one_ask(server, make_prober):
+    questions = [param.values[0] for param in ANSWERS]
+    expected = {param.values[0]: param.values[1] for param in ANSWERS}
+
+    answers = await make_prober().ask(at(server), questions + questions[:3])
+
+    assert answers == expected
+    assert list(answers) == questions  # one entry per distinct question, in the order given
+    assert len(server.stats.queries) == len(questions)
+
+
+def has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no ::1 here")
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_an_ipv6_server_is_asked_too(make_prober, transport):
+    async with fakedns.FakeDNSServer(make_zone(), host="::1", honour_edns=False) as running:
+        answers = await make_prober(transport=transport).ask(
+            at(running), [q(f"web-0.nginx.{Z}"), q(f"big.{Z}")]
+        )
+
+    assert answers == {q(f"web-0.nginx.{Z}"): answer("10.244.1.5"), q(f"big.{Z}"): answer(*BIG)}
+
+
+async def test_a_question_that_cannot_be_encoded_is_an_error(server, make_prober):
+    question = q("x" * 64 + f".{Z}")
+
+    assert await make_prober().ask(at(server), [question]) == {question: Answer(Outcome.ERROR)}
+    assert server.stats.queries == []
+
+
+# --- truncation ---------------------------------------------------------------------------------
+
+
+async def test_the_fake_server_truncates_like_coredns(server):
+    """Guards the tests below: without EDNS the 40 records do not come over UDP."""
+    plain = dns.message.make_query(f"big.{Z}", "A")
+    response = await dns.asyncquery.udp(plain, "127.0.0.1", timeout=2, port=server.port)
+
+    assert response.flags & dns.flags.TC
+    assert 0 < len(response.answer[0]) < 40
+
+
+async def test_a_large_answer_fits_the_edns_buffer(server, make_prober):
+    prober = make_prober()
+
+    answers = await prober.ask(at(server), [q(f"big.{Z}")])
+
+    assert answers[q(f"big.{Z}")] == answer(*BIG)
+    assert server.stats.queries == [("udp", f"big.{Z}", "A")]
+    assert prober.queries_issued == 1
+
+
+@pytest.mark.parametrize(
+    ("honour_edns", "edns_payload"),
+    [
+        pytest.param(False, 4096, id="server-ignores-edns"),
+        pytest.param(True, 512, id="small-buffer"),
+    ],
+)
+async def test_a_truncated_answer_is_asked_again_over_tcp(make_prober, honour_edns, edns_payload):
+    async with fakedns.FakeDNSServer(make_zone(), honour_edns=honour_edns) as running:
+        prober = make_prober(edns_payload=edns_payload)
+
+        answers = await prober.ask(at(running), [q(f"big.{Z}"), q(f"web-0.nginx.{Z}")])
+
+        assert answers[q(f"big.{Z}")] == answer(*BIG)
+        assert answers[q(f"web-0.nginx.{Z}")] == answer("10.244.1.5")
+        assert running.stats.count(f"big.{Z}", "udp") == 1
+        assert running.stats.count(f"big.{Z}", "tcp") == 1
+        assert running.stats.count(f"web-0.nginx.{Z}", "tcp") == 0
+        assert prober.queries_issued == 3
+
+
+# --- failures -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+async def test_a_silent_name_times_out_after_bounded_retries(server, make_prober, retries):
+    prober = make_prober(timeout=0.05, retries=retries)
+
+    answers = await prober.ask(at(server), [q(f"silent.{Z}")])
+
+    assert answers == {q(f"silent.{Z}"): Answer(Outcome.TIMEOUT)}
+    assert server.stats.count(f"silent.{Z}") == 1 + retries
+    assert prober.queries_issued == 1 + retries
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_a_closed_port_is_unreachable(make_prober, transport):
+    dead = records.DNSServer("127.0.0.1", fakedns.closed_port())
+    questions = [q(f"web-{i}.nginx.{Z}") for i in range(20)]
+
+    answers = await make_prober(transport=transport, give_up_after=None).ask(dead, questions)
+
+    assert answers == dict.fromkeys(questions, Answer(Outcome.UNREACHABLE))
+
+
+async def test_silence_over_udp_with_tcp_refused_is_unreachable(make_prober):
+    """When ICMP errors are dropped, the TCP connect tells a closed port from a slow server."""
+    zone = fakedns.Zone()
+    zone.silent.add(f"web-0.nginx.{Z}")
+    async with fakedns.FakeDNSServer(zone, tcp=False) as udp_only:
+        answers = await make_prober(timeout=0.2, retries=0).ask(
+            at(udp_only), [q(f"web-0.nginx.{Z}")]
+        )
+
+    assert answers == {q(f"web-0.nginx.{Z}"): Answer(Outcome.UNREACHABLE)}
+
+
+async def test_a_cut_response_is_an_error(make_prober):
+    zone = make_zone()
+    zone.broken.add(f"nginx.{Z}")
+    async with fakedns.FakeDNSServer(zone) as running:
+        for transport in ("udp", "tcp"):
+            prober = make_prober(transport=transport)
+            answers = await prober.ask(at(running), [q(f"nginx.{Z}")])
+            assert answers == {q(f"nginx.{Z}"): Answer(Outcome.ERROR)}
+
+
+async def test_a_response_to_another_question_is_never_taken(make_prober):
+    zone = make_zone()
+    zone.misdirected.add(f"nginx.{Z}")
+    async with fakedns.FakeDNSServer(zone) as running:
+        udp = await make_prober(timeout=0.05, retries=0).ask(at(running), [q(f"nginx.{Z}")])
+        tcp = await make_prober(transport="tcp").ask(at(running), [q(f"nginx.{Z}")])
+
+    assert udp == {q(f"nginx.{Z}"): Answer(Outcome.TIMEOUT)}  # dropped, the real one never came
+    assert tcp == {q(f"nginx.{Z}"): Answer(Outcome.ERROR)}
+
+
+def silent_zone(questions: list[Question]) -> fakedns.Zone:
+    zone = fakedns.Zone()
+    zone.silent.update(question.name for question in questions)
+    return zone
+
+
+@pytest.mark.parametrize(("later", "sent_later"), [(59.0, 0), (61.0, 1)])
+async def test_a_silent_server_is_given_up_on_for_a_while(make_prober, later, sent_later):
+    questions = [q(f"web-{i}.nginx.{Z}") for i in range(10)]
+    seen: list[Outcome] = []
+    now = [1000.0]
+    async with fakedns.FakeDNSServer(silent_zone(questions)) as silent:
+        prober = make_prober(
+            lambda _server, _question, outcome, _seconds: seen.append(outcome),
+            clock=lambda: now[0],
+            timeout=0.05,
+            retries=0,
+            max_in_flight=1,
+            give_up_after=3,
+            give_up_for=60.0,
+        )
+        first = await prober.ask(at(silent), questions)
+        sent_first = len(silent.stats.queries)
+        now[0] += later
+        again = await prober.ask(at(silent, "service"), questions[:5])  # the same address
+
+    assert first == dict.fromkeys(questions, Answer(Outcome.TIMEOUT))
+    assert again == dict.fromkeys(questions[:5], Answer(Outcome.TIMEOUT))
+    assert sent_first == 3
+    assert len(silent.stats.queries) == 3 + sent_later  # one failure after the pause: given up
+    assert seen == [Outcome.TIMEOUT] * (3 + sent_later)  # only questions really sent are observed
+
+
+async def test_an_answer_ends_the_failure_streak(make_prober):
+    silent = [q(f"silent-{i}.{Z}") for i in range(3)]
+    zone = silent_zone(silent).add(f"web-0.nginx.{Z}", "A", "10.244.1.5")
+    alive = q(f"web-0.nginx.{Z}")
+    async with fakedns.FakeDNSServer(zone) as flaky:
+        prober = make_prober(timeout=0.05, retries=0, max_in_flight=1, give_up_after=2)
+        answers = await prober.ask(at(flaky), [silent[0], alive, silent[1], silent[2], alive])
+
+    assert answers == {
+        **dict.fromkeys(silent, Answer(Outcome.TIMEOUT)),
+        alive: answer("10.244.1.5"),
+    }
+    assert flaky.stats.count(silent[2].name) == 1  # the streak reached 2 only with it
+
+
+async def test_a_dead_server_does_not_hide_the_others(server, make_prober):
+    dead = records.DNSServer("127.0.0.1", fakedns.closed_port())
+    questions = [q(f"web-0.nginx.{Z}"), q(f"nobody.{Z}")]
+
+    answers = await probe.ask_all(make_prober(), [at(server), dead], questions)
+
+    assert answers == {
+        at(server): {questions[0]: answer("10.244.1.5"), questions[1]: records.NXDOMAIN},
+        dead: dict.fromkeys(questions, Answer(Outcome.UNREACHABLE)),
+    }
+
+
+# --- bounds, observation, lifecycle -------------------------------------------------------------
+
+
+async def test_the_concurrency_bound_holds_across_servers(make_prober):
+    questions = [q(f"web-{i}.nginx.{Z}") for i in range(40)]
+    async with fakedns.FakeDNSServer(make_zone(), latency=0.05) as slow:
+        prober = make_prober(max_in_flight=8)
+        servers = [at(slow, "replica"), at(slow, "service")]  # two servers, one socket address
+
+        answers = await probe.ask_all(prober, servers, questions)
+
+    assert slow.stats.max_in_flight == 8
+    assert len(slow.stats.queries) == 80
+    assert all(len(per_server) == 40 for per_server in answers.values())
+
+
+async def test_the_observer_sees_every_question_sent(server, make_prober):
+    seen: list[tuple[records.DNSServer, Question, Outcome, float]] = []
+    # the timeout must let real answers through on a loaded machine: they share the ask
+    prober = make_prober(lambda *call: seen.append(call), timeout=0.25, retries=1)
+    questions = [q(f"web-0.nginx.{Z}"), q(f"nobody.{Z}"), q(f"silent.{Z}"), q(f"big.{Z}")]
+
+    await prober.ask(at(server), questions)
+
+    outcomes = {question: outcome for _server, question, outcome, _seconds in seen}
+    assert outcomes == {
+        questions[0]: Outcome.ANSWER,
+        questions[1]: Outcome.NXDOMAIN,
+        questions[2]: Outcome.TIMEOUT,
+        questions[3]: Outcome.ANSWER,
+    }
+    assert all(
+        observed_server == at(server) and 0 <= seconds < 5 for observed_server, *_, seconds in seen
+    )
+    assert prober.queries_issued == 5  # the silent name was sent twice
+
+
+async def test_a_closed_prober_reopens_when_asked_again(server, make_prober):
+    prober = make_prober()
+    first = await prober.ask(at(server), [q(f"web-0.nginx.{Z}")])
+    await prober.aclose()
+
+    assert await prober.ask(at(server), [q(f"web-0.nginx.{Z}")]) == first
+
+
+async def test_nothing_asked_nothing_sent(server, make_prober):
+    assert await make_prober().ask(at(server), []) == {}
+    assert await probe.ask_all(make_prober(), [], [q(f"web-0.nginx.{Z}")]) == {}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("timeout", 0),
+        ("retries", -1),
+        ("max_in_flight", 0),
+        ("transport", "quic"),
+        ("edns_payload", 100),
+        ("give_up_after", 0),
+        ("give_up_for", -1),
+    ],
+)
+def test_settings_name_the_bad_value(field, value):
+    with pytest.raises(ValueError, match=f"ProbeSettings.{field}={value!r}"):
+        probe.ProbeSettings(**{field: value})
+
+
+# --- the in-memory twin -------------------------------------------------------------------------
+
+REPLICA = records.DNSServer("10.96.0.11")
+SERVICE = records.DNSServer("10.96.0.10", role="service")
+WEB0 = q(f"web-0.nginx.{Z}")
+WEB1 = q(f"web-1.nginx.{Z}")
+
+
+async def test_the_twin_answers_from_its_table_else_the_default():
+    twin = probe.InMemoryProber({REPLICA: {WEB0: answer("10.244.1.5")}})
+
+    assert await twin.ask(REPLICA, [WEB0, WEB1, WEB0]) == {
+        WEB0: answer("10.244.1.5"),
+        WEB1: records.NXDOMAIN,
+    }
+    assert await probe.InMemoryProber(default=records.NODATA).ask(SERVICE, [WEB0]) == {
+        WEB0: records.NODATA
+    }
+    assert twin.asked == [(REPLICA, (WEB0, WEB1, WEB0))]
+
+
+async def test_the_twin_plays_a_dead_server():
+    twin = probe.InMemoryProber(
+        {REPLICA: {WEB0: answer("10.244.1.5")}, SERVICE: {WEB0: answer("10.244.1.5")}},
+        failures={SERVICE: Outcome.TIMEOUT},
+    )
+
+    answers = await probe.ask_all(twin, [REPLICA, SERVICE], [WEB0])
+
+    assert answers == {
+        REPLICA: {WEB0: answer("10.244.1.5")},
+        SERVICE: {WEB0: Answer(Outcome.TIMEOUT)},
+    }
+    assert [server for server, _questions in twin.asked] == [REPLICA, SERVICE]
+
+
+# --- the wire reader, against dnspython's parser -------------------------------------------------
+
+QNAME = f"web-0.nginx.{Z}"
+RCODES = [
+    dns.rcode.NOERROR,
+    dns.rcode.NXDOMAIN,
+    dns.rcode.SERVFAIL,
+    dns.rcode.REFUSED,
+    dns.rcode.NOTIMP,
+]
+
+
+def canonical(rdata: dns.rdata.Rdata) -> str:
+    if isinstance(rdata, dns.rdtypes.IN.SRV.SRV):
+        return f"{rdata.priority} {rdata.weight} {rdata.port} {rdata.target.to_text().lower()}"
+    if rdata.rdtype == dns.rdatatype.AAAA:
+        return ipaddress.IPv6Address(rdata.to_text()).compressed
+    return rdata.to_text()
+
+
+def dnspython_answer(question: Question, wire: bytes) -> Answer:
+    """The reference: the whole message parsed by dnspython, then reduced."""
+    message = dns.message.from_wire(wire)
+    outcomes = {
+        dns.rcode.NOERROR: Outcome.NODATA,
+        dns.rcode.NXDOMAIN: Outcome.NXDOMAIN,
+        dns.rcode.SERVFAIL: Outcome.SERVFAIL,
+        dns.rcode.REFUSED: Outcome.REFUSED,
+    }
+    if message.rcode() != dns.rcode.NOERROR:
+        return Answer(outcomes.get(message.rcode(), Outcome.ERROR))
+    qname = dns.name.from_text(question.name)
+    rdtype = dns.rdatatype.from_text(question.rdtype)
+    found = {
+        canonical(rdata)
+        for rrset in message.answer
+        if rrset.name == qname and rrset.rdtype == rdtype and rrset.rdclass == dns.rdataclass.IN
+        for rdata in rrset
+    }
+    return Answer.of(found)
+
+
+def uncompressed(message: dns.message.Message) -> bytes:
+    out = io.BytesIO()
+    counts = [
+        sum(len(rrset) for rrset in section) for section in (message.answer, message.additional)
+    ]
+    out.write(struct.pack("!HHHHHH", message.id, message.flags, 1, counts[0], 0, counts[1]))
+    question = message.question[0]
+    out.write((question.name.to_wire() or b"") + struct.pack("!HH", question.rdtype, 1))
+    for rrset in (*message.answer, *message.additional):
+        rrset.to_wire(out)
+    return out.getvalue()
+
+
+labels = st.one_of(
+    st.from_regex(r"[A-Za-z0-9_-]{1,12}", fullmatch=True), st.binary(min_size=1, max_size=6)
+)
+names = st.one_of(
+    st.sampled_from([QNAME, QNAME.upper(), f"Web-0.NGINX.{Z}", f"x.{QNAME}", f"nginx.{Z}"]),
+    st.lists(labels, min_size=0, max_size=4).map(
+        lambda parts: dns.name.Name([*parts, b""]).to_text()
+    ),
+)
+
+
+def rdatas_of(rdtype: str) -> st.SearchStrategy[dns.rdata.Rdata]:
+    def text(value: str) -> dns.rdata.Rdata:
+        return dns.rdata.from_text("IN", rdtype, value)
+
+    if rdtype == "A":
+        return st.ip_addresses(v=4).map(lambda ip: text(str(ip)))
+    if rdtype == "AAAA":
+        return st.ip_addresses(v=6).map(lambda ip: text(ip.exploded))
+    if rdtype == "SRV":
+        ports = st.integers(0, 65535)
+        return st.tuples(ports, ports, ports, names).map(
+            lambda srv: text("{} {} {} {}".format(*srv))
+        )
+    if rdtype == "CNAME":
+        return names.map(text)
+    return st.just(text('"some text"'))
+
+
+@st.composite
+def rrsets(draw: st.DrawFn, owner: str | None = None, rdtype: str | None = None) -> dns.rrset.RRset:
+    rdtype = rdtype or draw(st.sampled_from(["A", "AAAA", "SRV", "CNAME", "TXT"]))
+    rdatas = draw(st.lists(rdatas_of(rdtype), min_size=1, max_size=4))
+    return dns.rrset.from_rdata_list(owner or draw(names), 30, rdatas)
+
+
+OTHER_CLASS = {  # the asked name and type, in class HS: not an answer
+    rdtype: dns.rdata.from_text("HS", rdtype, generic)
+    for rdtype, generic in [
+        ("A", r"\# 4 0a000001"),
+        ("AAAA", r"\# 16 fd000000000000000000000000000001"),
+        ("SRV", r"\# 7 00000000005000"),
+    ]
+}
+
+
+@st.composite
+def responses(draw: st.DrawFn) -> tuple[Question, dns.message.Message, bool]:
+    """A question and a response to render (in the test: dnspython shuffles while rendering)."""
+    rdtype = draw(st.sampled_from(list(RecordType)))
+    asked = draw(st.sampled_from([QNAME, QNAME.upper(), f"wEb-0.nginx.{Z}"]))
+    edns = draw(st.sampled_from([False, 0]))
+    query = dns.message.make_query(asked, rdtype, use_edns=edns, id=draw(st.integers(0, 65535)))
+    response = dns.message.make_response(query)
+    response.set_rcode(draw(st.sampled_from(RCODES)) if draw(st.booleans()) else dns.rcode.NOERROR)
+    owned = rrsets(owner=draw(st.sampled_from([QNAME, f"WEB-0.nginx.{Z}"])), rdtype=rdtype)
+    other_class = st.just(dns.rrset.from_rdata_list(QNAME, 30, [OTHER_CLASS[rdtype]]))
+    response.answer = draw(st.lists(st.one_of(owned, rrsets(), other_class), max_size=5))
+    response.additional = draw(st.lists(rrsets(), max_size=3))
+    return Question(QNAME, rdtype), response, draw(st.booleans())
+
+
+def render(response: dns.message.Message, compress: bool) -> bytes:
+    return response.to_wire() if compress else uncompressed(response)
+
+
+@settings(max_examples=100, deadline=None)
+@given(responses())
+def test_the_reader_agrees_with_dnspython(case):
+    question, response, compress = case
+    wire = render(response, compress)
+
+    assert probe.answer_from_wire(question, wire) == dnspython_answer(question, wire)
+
+
+@settings(max_examples=100, deadline=None)
+@given(responses(), st.data())
+def test_mangled_responses_never_raise(case, data):
+    question, response, compress = case
+    wire = render(response, compress)
+    mangled = bytearray(wire[: data.draw(st.integers(0, len(wire)))])
+    for _ in range(data.draw(st.integers(0, 4))):
+        if mangled:
+            mangled[data.draw(st.integers(0, len(mangled) - 1))] = data.draw(st.integers(0, 255))
+
+    result = probe.answer_from_wire(question, bytes(mangled))
+
+    assert isinstance(result, Answer)
+
+
+HEADER_NOERROR_ONE_ANSWER = struct.pack("!HHHHHH", 1, 0x8180, 1, 1, 0, 0)
+QUESTION_WIRE = (dns.name.from_text(QNAME).to_wire() or b"") + struct.pack("!HH", 1, 1)
+FIRST_ANSWER = 12 + len(QUESTION_WIRE)
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(HEADER_NOERROR_ONE_ANSWER[:7], id="short-header"),
+        pytest.param(
+            HEADER_NOERROR_ONE_ANSWER + QUESTION_WIRE + bytes([0xC0, FIRST_ANSWER]) + b"\x00" * 10,
+            id="pointer-loop",
+        ),
+        pytest.param(
+            HEADER_NOERROR_ONE_ANSWER + QUESTION_WIRE + b"\x40" + b"x" * 64, id="reserved-label"
+        ),
+        pytest.param(
+            HEADER_NOERROR_ONE_ANSWER
+            + QUESTION_WIRE
+            + b"\xc0\x0c"
+            + struct.pack("!HHIH", 1, 1, 30, 3)
+            + b"\x0a\x00\x00",
+            id="A-of-3-bytes",
+        ),
+        pytest.param(
+            HEADER_NOERROR_ONE_ANSWER
+            + QUESTION_WIRE
+            + b"\xc0\x0c"
+            + struct.pack("!HHIH", 1, 1, 30, 4)
+            + b"\x0a",
+            id="rdata-beyond-end",
+        ),
+        pytest.param(
+            HEADER_NOERROR_ONE_ANSWER
+            + QUESTION_WIRE
+            + b"".join(bytes([63]) + b"x" * 63 for _ in range(5))
+            + b"\x00"
+            + struct.pack("!HHIH", 1, 1, 30, 4)
+            + b"\x0a\x00\x00\x01",
+            id="name-over-255-octets",
+        ),
+        pytest.param(
+            struct.pack("!HHHHHH", 1, 0x8180, 1, 0, 0, 0)
+            + (dns.name.from_text("x.").to_wire() or b"")
+            + b"\x00\x01\x00\x01",
+            id="another-question",
+        ),
+    ],
+)
+def test_unreadable_responses_are_errors(wire):
+    assert probe.answer_from_wire(q(QNAME), wire) == Answer(Outcome.ERROR)
