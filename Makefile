@@ -9,10 +9,13 @@ TOOLS_BIN := $(shell hack/tools.sh print-bin)
 # kubectl, helm, coredns ... inside make targets are the pinned, cached builds.
 export PATH := $(TOOLS_BIN):$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help tools venv cluster-up cluster-down cluster-status lint unit e2e test clean
+.PHONY: help demo tools venv cluster-up cluster-down cluster-status lint unit e2e test clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+demo: venv tools ## the local cluster, the examples, the operator, and the audit on screen
+	hack/demo.sh
 
 tools: ## build/install the pinned cluster tools once (cached outside the repo)
 	hack/tools.sh all

@@ -22,8 +22,8 @@ export KUBECONFIG=$STATE/kubeconfig
 export PATH=$BIN:$PATH
 COREDNS_ADDRESSES=(127.0.10.1 127.0.10.2)
 export COREDNS_PORT=${HEADLESS_AUDITOR_COREDNS_PORT:-1053}
-export COREDNS_TTL=${HEADLESS_AUDITOR_COREDNS_TTL:-30}
-export COREDNS_CACHE=${HEADLESS_AUDITOR_COREDNS_CACHE:-30}
+COREDNS_TTL=${HEADLESS_AUDITOR_COREDNS_TTL:-30}
+COREDNS_CACHE=${HEADLESS_AUDITOR_COREDNS_CACHE:-30}
 CLUSTER_DOMAIN=cluster.local
 DEADLINE_SECONDS=${HEADLESS_AUDITOR_CLUSTER_TIMEOUT:-180}
 
@@ -119,7 +119,8 @@ up() {
   if status >/dev/null 2>&1; then log "already running (state in $STATE)"; return; fi
   local start=$SECONDS
   start_control_plane
-  cp "$ROOT/hack/cluster/Corefile" "$STATE/Corefile"
+  sed -e "s/@TTL@/$COREDNS_TTL/" -e "s/@CACHE@/$COREDNS_CACHE/" "$ROOT/hack/cluster/Corefile" \
+    >"$STATE/Corefile"
   publish_kube_system_objects
   for i in 1 2; do start_coredns "$i"; done
   for address in "${COREDNS_ADDRESSES[@]}"; do wait_for "CoreDNS on $address" coredns_ready "$address"; done
@@ -137,6 +138,10 @@ stop_pid() {
 }
 
 down() {
+  if [ -f "$STATE/operator.pid" ]; then
+    log "operator (demo): stopping"
+    stop_pid "$(cat "$STATE/operator.pid")"
+  fi
   for i in 1 2; do
     local pid; pid=$(coredns_pid "$i")
     [ -n "$pid" ] && { log "coredns-$i: stopping"; stop_pid "$pid"; }

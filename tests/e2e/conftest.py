@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.e2e import cluster as cl
+from tests.e2e import operator_proc
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +31,37 @@ def namespace(cluster: cl.Cluster, request: pytest.FixtureRequest) -> Iterator[s
     cluster.kubectl("create", "namespace", name)
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: cl.Cluster) -> None:
+    """The operator's CRD, installed once (as the chart would)."""
+    cluster.kubectl("apply", "--server-side", "-f", str(operator_proc.CRDS))
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/headlessserviceaudits.headless-auditor.io",
+    )
+
+
+@pytest.fixture
+def start_operator(
+    cluster: cl.Cluster, crds: None, namespace: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., operator_proc.Operator]]:
+    """Start ``headless-auditor run`` for this test's namespace; stopped at teardown."""
+    started: list[operator_proc.Operator] = []
+    logs = tmp_path_factory.mktemp("operator")
+
+    def start(**kwargs: object) -> operator_proc.Operator:
+        log = logs / f"operator-{len(started)}.log"
+        op = operator_proc.Operator(cluster, [namespace], log, **kwargs)  # type: ignore[arg-type]
+        started.append(op)
+        return op
+
+    yield start
+    for op in started:
+        op.stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

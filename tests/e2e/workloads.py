@@ -88,3 +88,46 @@ def nginx_web(
         ),
         statefulset(replicas=replicas),
     )
+
+
+def endpoint(
+    address: str,
+    *,
+    hostname: str | None = None,
+    ready: bool | None = True,
+) -> dict[str, Any]:
+    """One endpoint of a hand-made EndpointSlice; ``ready=None`` leaves the condition unset."""
+    body: dict[str, Any] = {"addresses": [address], "conditions": {}}
+    if ready is not None:
+        body["conditions"]["ready"] = ready
+    if hostname is not None:
+        body["hostname"] = hostname
+    return body
+
+
+def endpoint_slice(
+    name: str,
+    *,
+    service: str,
+    endpoints: list[dict[str, Any]],
+    ports: list[dict[str, Any]] | None = None,
+    managed_by: str = "e2e.headless-auditor.test",
+) -> dict[str, Any]:
+    """A hand-made IPv4 EndpointSlice labelled for ``service`` and managed by someone custom.
+
+    Use fake addresses (e.g. 10.200.0.0/16): nothing may ever connect to them.
+    """
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "kubernetes.io/service-name": service,
+                "endpointslice.kubernetes.io/managed-by": managed_by,
+            },
+        },
+        "addressType": "IPv4",
+        "endpoints": endpoints,
+        "ports": [] if ports is None else ports,
+    }

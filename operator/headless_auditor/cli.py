@@ -1,0 +1,189 @@
+"""The ``headless-auditor`` command: ``check`` (one-shot audit) and ``run`` (the operator)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Sequence
+from typing import TypeVar
+
+from headless_auditor import (
+    __version__,
+    audit,
+    config,
+    corefile,
+    gather,
+    inventory,
+    kubeapi,
+    logs,
+    probe,
+    report,
+    runner,
+)
+
+logger = logging.getLogger("headless_auditor")
+T = TypeVar("T")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="headless-auditor",
+        description="Audit headless Services against what CoreDNS really answers.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser(
+        "check",
+        help="audit once and print the result",
+        description="Audit once with the current kubeconfig. Exit 0: every Service consistent "
+        "and valid; 1: something inconsistent, converging or misconfigured; 2: could not "
+        "audit (no cluster, no DNS).",
+    )
+    scope = check.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", help="namespace to audit (default: the context's)")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="audit every namespace")
+    check.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    check.add_argument(
+        "--dns-server",
+        action="append",
+        metavar="IP:PORT",
+        help="DNS server to ask (repeatable; default: HEADLESS_AUDITOR_DNS_SERVERS, else "
+        "discovered from kube-system/kube-dns)",
+    )
+    _common_flags(check)
+    run = commands.add_parser(
+        "run",
+        help="run the operator: audit continuously, write conditions, reports, Events, metrics",
+        description="Run the operator. Every flag has a HEADLESS_AUDITOR_* variable; see README.",
+    )
+    run.add_argument(
+        "--namespace",
+        action="append",
+        dest="namespaces",
+        metavar="NS",
+        help="audit only this namespace (repeatable; default: all)",
+    )
+    run.add_argument("--dns-server", action="append", metavar="IP:PORT", help="DNS server to ask")
+    run.add_argument("--sweep-interval", help="seconds between full sweeps (default 60)")
+    run.add_argument("--metrics-address", help="address of /metrics and /healthz (default 0.0.0.0)")
+    run.add_argument("--metrics-port", help="port of /metrics and /healthz (default 8080)")
+    run.add_argument("--log-format", help="text or json (default: json in a cluster)")
+    _common_flags(run)
+    return parser
+
+
+def _common_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube)")
+    parser.add_argument("--cluster-domain", help="cluster zone (default: from the Corefile)")
+    parser.add_argument("--grace-seconds", help="grace window override, seconds")
+    parser.add_argument("--dns-timeout", help="seconds per DNS attempt (default 2)")
+
+
+def _flags(args: argparse.Namespace) -> dict[str, str | None]:
+    servers = getattr(args, "dns_server", None)
+    namespaces = getattr(args, "namespaces", None)
+    return {
+        "dns_servers": ",".join(servers) if servers else None,
+        "namespaces": ",".join(namespaces) if namespaces else None,
+        "cluster_domain": args.cluster_domain,
+        "grace_seconds": args.grace_seconds,
+        "dns_timeout": args.dns_timeout,
+        "sweep_interval": getattr(args, "sweep_interval", None),
+        "metrics_address": getattr(args, "metrics_address", None),
+        "metrics_port": getattr(args, "metrics_port", None),
+        "log_format": getattr(args, "log_format", None),
+    }
+
+
+def _in_cluster(kubeconfig: str | None) -> bool:
+    """In a pod (and not pointed at a kubeconfig): use the service account."""
+    return (
+        kubeconfig is None
+        and "KUBECONFIG" not in os.environ
+        and "KUBERNETES_SERVICE_HOST" in os.environ
+    )
+
+
+def _connect(kubeconfig: str | None) -> kubeapi.Kube:
+    return kubeapi.Kube.connect(kubeconfig, in_cluster=_in_cluster(kubeconfig))
+
+
+def run(args: argparse.Namespace, settings: config.Settings) -> int:
+    """The operator, until SIGTERM or SIGINT (exit 0); a fatal error raises."""
+    logs.configure(settings.log_format)
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig  # kopf's login reads it from there
+    in_cluster = _in_cluster(args.kubeconfig)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(runner.run(settings, kubeconfig=args.kubeconfig, in_cluster=in_cluster))
+    return 0
+
+
+async def _bounded(limit: asyncio.Semaphore, work: Awaitable[T]) -> T:
+    async with limit:
+        return await work
+
+
+async def _audit_all(
+    objects: gather.Objects,
+    context: audit.Context,
+    settings: config.Settings,
+    options: corefile.CorefileOptions,
+) -> list[audit.Audit]:
+    snapshots = inventory.snapshots(objects.services, objects.slices, objects.statefulsets, options)
+    probe_settings = probe.ProbeSettings(
+        timeout=settings.dns_timeout,
+        retries=settings.dns_retries,
+        max_in_flight=settings.dns_concurrency,
+    )
+    limit = asyncio.Semaphore(settings.audit_concurrency)
+    async with probe.DnsPythonProber(probe_settings) as prober:
+        return list(
+            await asyncio.gather(
+                *(_bounded(limit, audit.audit(s, context, prober)) for s in snapshots)
+            )
+        )
+
+
+def check(args: argparse.Namespace, settings: config.Settings) -> int:
+    """The one-shot audit; returns the exit code."""
+    kube = _connect(args.kubeconfig)
+    namespace = (
+        None
+        if args.all_namespaces
+        else args.namespace or kubeapi.current_namespace(args.kubeconfig)
+    )
+    objects = gather.objects(kube, namespace)
+    options = gather.live_corefile(kube)
+    servers = gather.dns_servers(kube, settings)
+    if not servers:
+        logger.error("no DNS servers: kube-system/kube-dns has no endpoints; pass --dns-server")
+        return report.EXIT_CANNOT_AUDIT
+    context = audit.Context.of(
+        options, servers, zone=settings.cluster_domain, grace_seconds=settings.grace_seconds
+    )
+    audits = asyncio.run(_audit_all(objects, context, settings, options))
+    text = report.to_json(audits, context) if args.output == "json" else report.table(audits)
+    sys.stdout.write(text)
+    return report.exit_code(audits)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = config.load(os.environ, _flags(args))
+        return run(args, settings) if args.command == "run" else check(args, settings)
+    except config.ConfigError as error:
+        logger.error("configuration: %s", error)
+    except kubeapi.KubeError as error:
+        logger.error("cannot read the cluster: %s", error)
+    return report.EXIT_CANNOT_AUDIT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

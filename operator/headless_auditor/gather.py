@@ -1,0 +1,69 @@
+"""Read once, for the one-shot ``check``: the objects to audit, the live Corefile, the DNS servers.
+
+The operator gets the same inputs from its watches; this module lists them with plain GETs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from headless_auditor import config, corefile, discovery, kubeapi, records
+
+logger = logging.getLogger(__name__)
+
+COREDNS_CONFIGMAP = "/api/v1/namespaces/kube-system/configmaps/coredns"
+
+
+@dataclasses.dataclass(frozen=True)
+class Objects:
+    services: list[dict[str, Any]]
+    slices: list[dict[str, Any]]
+    statefulsets: list[dict[str, Any]]
+
+
+def _collection(group_path: str, resource: str, namespace: str | None) -> str:
+    scope = f"/namespaces/{namespace}" if namespace else ""
+    return f"{group_path}{scope}/{resource}"
+
+
+def objects(kube: kubeapi.Kube, namespace: str | None) -> Objects:
+    """Services, EndpointSlices and StatefulSets of one namespace, or of all (None)."""
+    return Objects(
+        services=kube.list(_collection("/api/v1", "services", namespace)),
+        slices=kube.list(_collection("/apis/discovery.k8s.io/v1", "endpointslices", namespace)),
+        statefulsets=kube.list(_collection("/apis/apps/v1", "statefulsets", namespace)),
+    )
+
+
+def corefile_options(configmap: dict[str, Any] | None) -> corefile.CorefileOptions:
+    """The options of the live Corefile; CoreDNS's defaults (logged) when it cannot be read."""
+    text = ((configmap or {}).get("data") or {}).get("Corefile")
+    if not text:
+        logger.warning("no Corefile in kube-system/coredns; assuming CoreDNS defaults")
+        return corefile.CorefileOptions()
+    try:
+        return corefile.parse_corefile(text)
+    except corefile.CorefileError as error:
+        logger.warning(
+            "cannot use the Corefile in kube-system/coredns (%s); assuming defaults", error
+        )
+        return corefile.CorefileOptions()
+
+
+def live_corefile(kube: kubeapi.Kube) -> corefile.CorefileOptions:
+    return corefile_options(kube.get(COREDNS_CONFIGMAP))
+
+
+def dns_servers(kube: kubeapi.Kube, settings: config.Settings) -> tuple[records.DNSServer, ...]:
+    """The configured servers, else the kube-dns Service IP and every CoreDNS endpoint."""
+    if settings.dns_servers:
+        return settings.dns_servers
+    ns = discovery.NAMESPACE
+    service = kube.get(f"/api/v1/namespaces/{ns}/services/{discovery.SERVICE}")
+    slices = kube.list(
+        f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices",
+        labelSelector=f"kubernetes.io/service-name={discovery.SERVICE}",
+    )
+    return discovery.dns_servers(service, slices)

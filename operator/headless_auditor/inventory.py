@@ -1,0 +1,148 @@
+"""Which Services to audit, and the snapshot of each, from raw API objects (pure).
+
+The audit covers every headless Service and every Service a StatefulSet names in
+``spec.serviceName`` — also when that Service is not headless or does not exist, since that is
+exactly the misconfiguration to report. Both the one-shot ``check`` (which lists objects) and the
+operator (which keeps them in kopf indexes) hand their objects to these functions.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from headless_auditor import corefile, model
+
+Key = tuple[str, str]
+"""``(namespace, name)`` of an audited Service."""
+Obj = Mapping[str, Any]
+
+
+def key_of(obj: Obj) -> Key:
+    meta = obj.get("metadata", {})
+    return (str(meta.get("namespace") or "default"), str(meta.get("name", "")))
+
+
+def is_headless(service: Obj) -> bool:
+    return bool(service.get("spec", {}).get("clusterIP") == "None")
+
+
+def governing_key(statefulset: Obj) -> Key | None:
+    """The Service a StatefulSet names in ``serviceName`` (None when it names none)."""
+    name = statefulset.get("spec", {}).get("serviceName")
+    return (key_of(statefulset)[0], str(name)) if name else None
+
+
+def slice_key(endpoint_slice: Obj) -> Key | None:
+    """The Service an EndpointSlice is labelled for (None for an unlabelled slice)."""
+    name = endpoint_slice.get("metadata", {}).get("labels", {}).get(model.SERVICE_NAME_LABEL)
+    return (key_of(endpoint_slice)[0], str(name)) if name else None
+
+
+def audit_keys(services: Iterable[Obj], statefulsets: Iterable[Obj]) -> list[Key]:
+    """Headless Services and the Services StatefulSets name, sorted, without duplicates."""
+    keys = {key_of(s) for s in services if is_headless(s)}
+    keys.update(k for k in map(governing_key, statefulsets) if k is not None)
+    return sorted(keys)
+
+
+def snapshot(
+    key: Key,
+    service: Obj | None,
+    slices: Iterable[Obj],
+    statefulsets: Iterable[Obj],
+    options: corefile.CorefileOptions,
+) -> model.Snapshot:
+    """The snapshot of one Service from its (already grouped) raw objects."""
+    slices = sorted(slices, key=key_of)
+    statefulsets = sorted(statefulsets, key=key_of)
+    return model.Snapshot(
+        namespace=key[0],
+        name=key[1],
+        service=model.service_from_api(service) if service is not None else None,
+        slices=tuple(model.endpoint_slice_from_api(s) for s in slices),
+        statefulsets=tuple(model.statefulset_from_api(s) for s in statefulsets),
+        corefile_options=options,
+        last_change=model.last_change_of([*([service] if service else []), *slices]),
+    )
+
+
+def snapshots(
+    services: Sequence[Obj],
+    slices: Iterable[Obj],
+    statefulsets: Sequence[Obj],
+    options: corefile.CorefileOptions,
+) -> list[model.Snapshot]:
+    """Every audited Service's snapshot, from full lists of the three kinds."""
+    by_key = {key_of(s): s for s in services}
+    slices_of: dict[Key, list[Obj]] = collections.defaultdict(list)
+    for s in slices:
+        if (k := slice_key(s)) is not None:
+            slices_of[k].append(s)
+    sets_of: dict[Key, list[Obj]] = collections.defaultdict(list)
+    for sts in statefulsets:
+        if (k := governing_key(sts)) is not None:
+            sets_of[k].append(sts)
+    return [
+        snapshot(k, by_key.get(k), slices_of.get(k, []), sets_of.get(k, []), options)
+        for k in audit_keys(services, statefulsets)
+    ]
+
+
+# -- what the operator keeps of each watched object ------------------------------------------
+# The indexes hold these trimmed copies, not whole bodies: a slice's managedFields alone can be
+# several times the size of everything the audit reads. The trimmed copies keep the API's shape,
+# so the same converters read them.
+
+
+def _trimmed_meta(obj: Obj, *, annotations: tuple[str, ...] = ()) -> dict[str, Any]:
+    meta = obj.get("metadata", {})
+    kept_annotations = {
+        k: v for k, v in (meta.get("annotations") or {}).items() if k in annotations
+    }
+    return {
+        "name": meta.get("name"),
+        "namespace": meta.get("namespace"),
+        "uid": meta.get("uid"),
+        "generation": meta.get("generation"),
+        "labels": dict(meta.get("labels") or {}),
+        "annotations": kept_annotations,
+        "creationTimestamp": meta.get("creationTimestamp"),
+        "managedFields": [{"time": m.get("time")} for m in meta.get("managedFields") or []],
+    }
+
+
+def trim_service(obj: Obj) -> dict[str, Any]:
+    spec = obj.get("spec", {})
+    keys = (
+        "clusterIP",
+        "clusterIPs",
+        "type",
+        "selector",
+        "ports",
+        "publishNotReadyAddresses",
+        "ipFamilies",
+    )
+    return {
+        "metadata": _trimmed_meta(obj, annotations=(model.TOLERATE_UNREADY_ANNOTATION,)),
+        "spec": {k: spec[k] for k in keys if k in spec},
+        "status": {"conditions": list((obj.get("status") or {}).get("conditions") or [])},
+    }
+
+
+def trim_slice(obj: Obj) -> dict[str, Any]:
+    return {
+        "metadata": _trimmed_meta(obj),
+        "addressType": obj.get("addressType"),
+        "endpoints": list(obj.get("endpoints") or []),
+        "ports": list(obj.get("ports") or []),
+    }
+
+
+def trim_statefulset(obj: Obj) -> dict[str, Any]:
+    spec = obj.get("spec", {})
+    template_meta = (spec.get("template") or {}).get("metadata") or {}
+    kept = {k: spec[k] for k in ("serviceName", "replicas", "selector", "ordinals") if k in spec}
+    kept["template"] = {"metadata": {"labels": dict(template_meta.get("labels") or {})}}
+    return {"metadata": _trimmed_meta(obj), "spec": kept}

@@ -1,0 +1,116 @@
+"""``headless-auditor run``: build the operator's parts from the settings and run them together.
+
+Embedded kopf (its ``operator()`` coroutine) runs beside our own two loops (requested audits and
+sweeps) and the HTTP server, on one event loop; dependencies are passed in, nothing is global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import kopf
+import prometheus_client as prom
+
+from headless_auditor import (
+    __version__,
+    auditor,
+    config,
+    gather,
+    handlers,
+    kubeapi,
+    metrics,
+    probe,
+    server,
+    writers,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _login(registry: kopf.OperatorRegistry, in_cluster: bool) -> None:
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        if in_cluster:
+            return kopf.login_with_service_account(**kwargs)
+        return kopf.login_with_kubeconfig(**kwargs)
+
+    del login
+
+
+async def _forever(name: str, loop: Any, heartbeat: server.Heartbeat) -> None:
+    """Run one of our loops; a crash is logged and the loop restarted, never silently lost."""
+    while True:
+        try:
+            await loop()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("the %s loop failed; restarting it", name)
+            heartbeat.beat()
+            await asyncio.sleep(1)
+
+
+async def run(settings: config.Settings, *, kubeconfig: str | None, in_cluster: bool) -> None:
+    logger.info("headless-auditor %s starting: %s", __version__, settings.describe())
+    kube = kubeapi.Kube.connect(kubeconfig, in_cluster=in_cluster)
+    registry = prom.CollectorRegistry()
+    meters = metrics.Metrics(registry)
+    probe_settings = probe.ProbeSettings(
+        timeout=settings.dns_timeout,
+        retries=settings.dns_retries,
+        max_in_flight=settings.dns_concurrency,
+    )
+    prober = probe.DnsPythonProber(probe_settings, on_query=meters.observe_query)
+    audits = auditor.Auditor(
+        settings,
+        prober=prober,
+        writer=writers.KubeWriter(kube),
+        meters=meters,
+        corefile_reader=lambda: gather.live_corefile(kube),
+    )
+    heartbeat = server.Heartbeat(limit_seconds=3 * settings.sweep_interval + 120)
+    kopf_registry = kopf.OperatorRegistry()
+    _login(kopf_registry, in_cluster)
+    handlers.register(kopf_registry, audits)
+
+    async def sweeps() -> None:
+        await audits.attached.wait()
+        while True:
+            await audits.sweep()
+            heartbeat.beat()
+            await asyncio.sleep(settings.sweep_interval)
+
+    app = server.application(registry, heartbeat.problem)
+    runner = await server.serve(app, settings.metrics_address, settings.metrics_port)
+    logger.info(
+        "serving /metrics and /healthz on %s:%d", settings.metrics_address, settings.metrics_port
+    )
+    # kopf handles SIGINT/SIGTERM itself and returns; our loops must stop with it.
+    tasks = [
+        asyncio.create_task(
+            kopf.operator(
+                registry=kopf_registry,
+                settings=handlers.settings(),
+                clusterwide=True,
+                standalone=True,
+            ),
+            name="kopf",
+        ),
+        asyncio.create_task(_forever("requested-audit", audits.run_requests, heartbeat)),
+        asyncio.create_task(_forever("sweep", sweeps, heartbeat)),
+    ]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()  # a crash of kopf itself is fatal and shown
+        logger.info("stopping")
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await runner.cleanup()
+        await prober.aclose()
