@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -9,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.e2e import cluster as cl
-from tests.e2e import operator_proc
+from tests.e2e import extra_coredns, operator_proc
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +63,23 @@ def start_operator(
     yield start
     for op in started:
         op.stop()
+
+
+@pytest.fixture
+def extra_dns(
+    cluster: cl.Cluster, tmp_path: pathlib.Path
+) -> Iterator[Callable[..., extra_coredns.ExtraCoreDNS]]:
+    """Start extra CoreDNS processes (``start(address, hosts=...)``); all stopped at the end."""
+    started: list[extra_coredns.ExtraCoreDNS] = []
+
+    def start(address: str, **kwargs) -> extra_coredns.ExtraCoreDNS:
+        process = extra_coredns.start(cluster, tmp_path / address, address, **kwargs)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -8,31 +8,13 @@ never Inconsistent.
 
 from __future__ import annotations
 
-import pathlib
-from collections.abc import Callable, Iterator
-
-import pytest
+from collections.abc import Callable
 
 from tests.e2e import checkcli, dnsquery, extra_coredns, workloads
 from tests.e2e import cluster as cl
 
 STALE_IP = "10.99.99.99"
 StartCoreDNS = Callable[..., extra_coredns.ExtraCoreDNS]
-
-
-@pytest.fixture
-def extra_dns(cluster: cl.Cluster, tmp_path: pathlib.Path) -> Iterator[StartCoreDNS]:
-    """Start extra CoreDNS processes (``start(address, hosts=...)``); all stopped at the end."""
-    started: list[extra_coredns.ExtraCoreDNS] = []
-
-    def start(address: str, **kwargs) -> extra_coredns.ExtraCoreDNS:
-        process = extra_coredns.start(cluster, tmp_path / address, address, **kwargs)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.stop()
 
 
 def start_web(cluster: cl.Cluster, namespace: str) -> dict[str, str]:

@@ -227,3 +227,57 @@ def test_service_deletion_removes_report_and_series(cluster, namespace, start_op
         timeout=60,
         what="report garbage-collected with its Service",
     )
+
+
+def test_wrong_record_turns_dns_false_until_fixed(
+    cluster, namespace, start_operator, extra_dns
+) -> None:
+    start_web(cluster, namespace)
+    name = f"web-0.nginx.{namespace}.svc.{cluster.domain}"
+    stale = extra_dns("127.0.10.5", hosts={name: "10.99.99.99"})
+    op = start_operator(dns_servers=[*cluster.dns_servers, stale.server])
+    false = wait_condition(cluster, namespace, DNS, "False")
+    assert false["reason"] == "RecordsMismatch"
+    assert stale.server in false["message"]
+    assert "10.99.99.99" in false["message"]
+    labels = {"namespace": namespace, "service": "nginx"}
+    poll.until(
+        lambda: (
+            op.metric("headless_auditor_service_dns_state", state="Inconsistent", **labels) == 1
+        ),
+        timeout=20,
+        what="the Inconsistent state in the metrics",
+    )
+    assert (op.metric("headless_auditor_service_records", kind="unexpected", **labels) or 0) >= 1
+
+    stale.stop()
+    fixed = extra_dns("127.0.10.5")  # the same replica, its stale entry gone
+    assert fixed.server == stale.server
+    true = wait_condition(cluster, namespace, DNS, "True", timeout=40)
+    assert true["lastTransitionTime"] >= false["lastTransitionTime"]
+    op.wait_sweeps(2)
+    assert conditions(cluster, namespace)[DNS]["lastTransitionTime"] == true["lastTransitionTime"]
+    reasons = [e["reason"] for e in events(cluster, namespace, "Service", "DNSConsistentTrue")]
+    assert reasons == ["DNSConsistentTrue"]
+
+
+def test_stopped_coredns_is_unknown_then_recovers(
+    cluster, namespace, start_operator, extra_dns
+) -> None:
+    start_web(cluster, namespace)
+    replica = extra_dns("127.0.10.6")
+    op = start_operator(dns_servers=[*cluster.dns_servers, replica.server])
+    wait_condition(cluster, namespace, DNS, "True")
+    errors_before = op.metric("headless_auditor_dns_query_errors_total", server=replica.server)
+
+    replica.stop()
+    unknown = wait_condition(cluster, namespace, DNS, "Unknown", timeout=40)
+    assert unknown["reason"] == "DNSUnreachable"
+    assert replica.server in unknown["message"]
+    errors = op.metric("headless_auditor_dns_query_errors_total", server=replica.server) or 0
+    assert errors > (errors_before or 0)
+
+    back = extra_dns("127.0.10.6")
+    assert back.server == replica.server
+    wait_condition(cluster, namespace, DNS, "True", timeout=60)
+    assert op.process.poll() is None, "recovered without a restart"
