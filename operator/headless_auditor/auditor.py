@@ -69,6 +69,8 @@ class _Memory:
     awaiting_since: datetime.datetime | None = None
     """A change of the inputs that DNS has not yet been seen to match."""
     warned_statefulsets: set[str] = dataclasses.field(default_factory=set)
+    uid: str | None = None
+    """The uid of the Service our remembered conditions and report belong to."""
 
 
 class Auditor:
@@ -229,12 +231,17 @@ class Auditor:
     async def publish(self, key: Key, result: audit.Audit) -> None:
         assert self.sources is not None
         service = self.sources.service(key)
+        memory = self._memory[key]
         if service is None:
+            memory.conditions, memory.report, memory.uid = None, None, None
             await self._warn_statefulsets(key, result)
             return
-        memory = self._memory[key]
         memory.warned_statefulsets.clear()
         meta = service.get("metadata", {})
+        if memory.uid != meta.get("uid"):
+            # A new Service under the same name: what we wrote belonged to the old one.
+            memory.conditions, memory.report = None, None
+            memory.uid = meta.get("uid")
         previous = memory.conditions
         if previous is None:
             previous = conditions.ours((service.get("status") or {}).get("conditions") or [])

@@ -66,14 +66,16 @@ def register(registry: kopf.OperatorRegistry, audits: auditor.Auditor) -> None:
     # auditor's scheduler lives (plain functions would run in kopf's thread pool).
 
     @kopf.index("discovery.k8s.io", "v1", "endpointslices", id="slices_idx", registry=registry)
-    def slices_idx(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]] | None:
+    def slices_idx(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
+        # {} (not None) for an unlabelled slice: kopf keeps an object's previous entries when
+        # an index function returns None, so a slice losing its label would stay indexed.
         key = inventory.slice_key(body)
-        return {key: inventory.trim_slice(body)} if key else None
+        return {key: inventory.trim_slice(body)} if key else {}
 
     @kopf.index("apps", "v1", "statefulsets", id="statefulsets_idx", registry=registry)
-    def statefulsets_idx(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]] | None:
+    def statefulsets_idx(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
         key = inventory.governing_key(body)
-        return {key: inventory.trim_statefulset(body)} if key else None
+        return {key: inventory.trim_statefulset(body)} if key else {}
 
     @kopf.index(
         "headless-auditor.io", "v1alpha1", reports.PLURAL, id="reports_idx", registry=registry

@@ -18,6 +18,7 @@ from headless_auditor import __version__, audit, lint, records, verdict
 PREFIX = "headless_auditor"
 _STATES = ("Consistent", "Converging", "Inconsistent", "Unknown", "NotAudited")
 _CONDITION_STATUSES = ("True", "False", "Unknown")
+_CONDITIONS = ("DNSConsistent", "PodNamesResolvable", "ConfigurationValid")
 _FAILURES = frozenset(o for o in records.Outcome if not o.is_answer)
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 _CONVERGENCE_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 45, 60, 120, 300, 600)
@@ -142,10 +143,14 @@ class Metrics:
         self.last_audit.labels(*key).set(result.audited_at.timestamp())
         for state in _STATES:
             self.dns_state.labels(*key, state).set(1 if state == result.dns_state else 0)
-        for c in conds:
+        current = {c["type"].rpartition("/")[2]: c["status"] for c in conds}
+        for condition in _CONDITIONS:
             for status in _CONDITION_STATUSES:
-                short = c["type"].rpartition("/")[2]
-                self.condition.labels(*key, short, status).set(1 if c["status"] == status else 0)
+                if condition in current:
+                    value = 1 if current[condition] == status else 0
+                    self.condition.labels(*key, condition, status).set(value)
+                else:  # no Service to carry it (missing): no series either
+                    _remove(self.condition, *key, condition, status)
         v = result.verdict
         counts = _record_counts(v)
         for kind, count in counts.items():
@@ -171,7 +176,7 @@ class Metrics:
         key = (namespace, service)
         for state in _STATES:
             _remove(self.dns_state, *key, state)
-        for condition in ("DNSConsistent", "PodNamesResolvable", "ConfigurationValid"):
+        for condition in _CONDITIONS:
             for status in _CONDITION_STATUSES:
                 _remove(self.condition, *key, condition, status)
         for kind in ("expected", "missing", "unexpected"):

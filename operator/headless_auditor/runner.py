@@ -9,10 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import pathlib
+import socket
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 import prometheus_client as prom
+from kopf._core.engines import peering  # Identity is not re-exported by kopf
 
 from headless_auditor import (
     __version__,
@@ -30,11 +35,37 @@ from headless_auditor import (
 logger = logging.getLogger(__name__)
 
 
+SERVICE_ACCOUNT_DIR = pathlib.Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+def in_cluster_connection(
+    environ: Mapping[str, str], secrets: pathlib.Path = SERVICE_ACCOUNT_DIR
+) -> kopf.ConnectionInfo:
+    """The API server as a pod sees it, the way client-go finds it.
+
+    kopf's own service-account login assumes ``https://kubernetes.default.svc``, which needs
+    cluster DNS; client-go (and the official Python client) use KUBERNETES_SERVICE_HOST/PORT.
+    The token is re-read on every login, so a rotated projected token is picked up when kopf
+    re-authenticates after a 401.
+    """
+    host = environ["KUBERNETES_SERVICE_HOST"]
+    port = environ.get("KUBERNETES_SERVICE_PORT", "443")
+    host = f"[{host}]" if ":" in host else host
+    namespace = secrets / "namespace"
+    return kopf.ConnectionInfo(
+        server=f"https://{host}:{port}",
+        ca_path=str(secrets / "ca.crt"),
+        scheme="Bearer",
+        token=(secrets / "token").read_text().strip(),
+        default_namespace=namespace.read_text().strip() if namespace.exists() else None,
+    )
+
+
 def _login(registry: kopf.OperatorRegistry, in_cluster: bool) -> None:
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         if in_cluster:
-            return kopf.login_with_service_account(**kwargs)
+            return in_cluster_connection(os.environ)
         return kopf.login_with_kubeconfig(**kwargs)
 
     del login
@@ -96,6 +127,9 @@ async def run(settings: config.Settings, *, kubeconfig: str | None, in_cluster: 
                 settings=handlers.settings(),
                 clusterwide=True,
                 standalone=True,
+                # kopf would ask getpass for the user name, which fails for a numeric UID
+                # without a passwd entry (runAsUser in a pod); name ourselves instead.
+                identity=peering.Identity(f"headless-auditor@{socket.gethostname()}"),
             ),
             name="kopf",
         ),

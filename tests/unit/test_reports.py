@@ -1,0 +1,218 @@
+"""reports: the HeadlessServiceAudit status from an audit, and when two statuses are the same."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+from typing import Any
+
+import pytest
+from builders import T0, answer, q
+
+from headless_auditor import audit, conditions, lint, records, reports, verdict
+
+VIP = records.DNSServer("10.96.0.10", 53, role="service")
+R1 = records.DNSServer("172.18.0.2", 53)
+R2 = records.DNSServer("172.18.0.3", 53)
+R3 = records.DNSServer("172.18.0.4", 53)
+R4 = records.DNSServer("172.18.0.5", 53)
+WEB0 = q("web-0")
+GONE = q("web-9")
+EXPECTED = {WEB0: answer("10.244.0.5"), GONE: records.NXDOMAIN}
+TIMEOUT = records.Answer(records.Outcome.TIMEOUT)
+SERVFAIL = records.Answer(records.Outcome.SERVFAIL)
+REFUSED = records.Answer(records.Outcome.REFUSED)
+OBSERVED = {
+    VIP: dict(EXPECTED),  # right
+    R1: {WEB0: answer("10.244.0.5", "10.244.0.99"), GONE: records.NODATA},  # extra + mismatch
+    R2: {WEB0: records.NODATA, GONE: records.NXDOMAIN},  # one record missing
+    R3: {WEB0: TIMEOUT, GONE: SERVFAIL},  # could not be asked
+    R4: {WEB0: records.NODATA, GONE: REFUSED},  # a difference and a failure
+}
+
+
+def mixed_verdict() -> verdict.Verdict:
+    return verdict.verdict(EXPECTED, OBSERVED, now=T0, last_change=None, grace_seconds=5.0)
+
+
+def finding(code: str) -> lint.Finding:
+    return lint.Finding(code, lint.SEVERITIES[code], f"fix {code}", "StatefulSet/web")
+
+
+def make_audit(v: verdict.Verdict | None, **changes: Any) -> audit.Audit:
+    result = audit.Audit(
+        namespace="default",
+        name="nginx",
+        exists=True,
+        headless=v is not None,
+        verdict=v,
+        findings=(finding("NoPorts"), finding("NoNamedPorts")),
+        pod_problems=(lint.PodNameProblem("web", 2, "web-2", "NotReady", "not ready"),),
+        audited_at=T0,
+    )
+    return dataclasses.replace(result, **changes)
+
+
+def current(result: audit.Audit) -> list[conditions.Condition]:
+    return conditions.merge([], conditions.desired(result), T0)
+
+
+def test_counts_include_outcome_mismatches_in_missing() -> None:
+    v = mixed_verdict()
+    assert (len(v.missing), len(v.outcome_mismatches), len(v.unexpected)) == (2, 1, 1)
+    result = make_audit(v)
+    status = reports.status(result, current(result), T0)
+    assert status["expectedRecords"] == 1
+    assert status["missingRecords"] == 3
+    assert status["unexpectedRecords"] == 1
+    assert status["dnsState"] == "Inconsistent"
+    assert status["summary"] == v.summary
+
+
+def test_per_server_rows() -> None:
+    result = make_audit(mixed_verdict())
+    rows = reports.status(result, current(result), T0)["servers"]
+    assert [r["address"] for r in rows] == [
+        "10.96.0.10:53",
+        "172.18.0.2:53",
+        "172.18.0.3:53",
+        "172.18.0.4:53",
+        "172.18.0.5:53",
+    ]
+    by_address = {r.pop("address"): r for r in rows}
+    assert by_address == {
+        "10.96.0.10:53": {
+            "role": "service",
+            "state": "OK",
+            "missing": 0,
+            "unexpected": 0,
+            "failures": 0,
+        },
+        "172.18.0.2:53": {
+            "role": "replica",
+            "state": "Mismatch",
+            "missing": 1,  # the NODATA instead of NXDOMAIN
+            "unexpected": 1,
+            "failures": 0,
+        },
+        "172.18.0.3:53": {
+            "role": "replica",
+            "state": "Mismatch",
+            "missing": 1,
+            "unexpected": 0,
+            "failures": 0,
+        },
+        "172.18.0.4:53": {
+            "role": "replica",
+            "state": "Unreachable",
+            "missing": 0,
+            "unexpected": 0,
+            "failures": 2,
+        },
+        "172.18.0.5:53": {
+            "role": "replica",
+            "state": "Unreachable",
+            "missing": 1,
+            "unexpected": 0,
+            "failures": 1,
+        },
+    }
+
+
+def test_findings_problems_and_conditions_are_carried() -> None:
+    result = make_audit(mixed_verdict())
+    conds = current(result)
+    status = reports.status(result, conds, T0)
+    assert status["conditions"] == conds
+    assert status["findingCount"] == 2
+    assert status["findings"] == [
+        {
+            "code": "NoPorts",
+            "severity": "warning",
+            "subject": "StatefulSet/web",
+            "message": "fix NoPorts",
+        },
+        {
+            "code": "NoNamedPorts",
+            "severity": "info",
+            "subject": "StatefulSet/web",
+            "message": "fix NoNamedPorts",
+        },
+    ]
+    assert status["podNameProblems"] == [
+        {"pod": "web-2", "statefulSet": "web", "code": "NotReady", "message": "not ready"}
+    ]
+
+
+def test_status_without_verdict() -> None:
+    result = make_audit(None, findings=(finding("ServiceNotFound"),), exists=False)
+    status = reports.status(result, [], T0)
+    assert status["dnsState"] == "NotAudited"
+    assert (status["expectedRecords"], status["missingRecords"]) == (0, 0)
+    assert (status["unexpectedRecords"], status["findingCount"]) == (0, 1)
+    assert (status["summary"], status["servers"]) == ("", [])
+
+
+def test_last_audit_time_is_utc() -> None:
+    eastern = datetime.timezone(datetime.timedelta(hours=-5))
+    status = reports.status(make_audit(None), [], T0.astimezone(eastern))
+    assert status["lastAuditTime"] == "2026-05-01T12:00:00Z"
+
+
+def test_status_is_plain_json() -> None:
+    """It goes to the API as JSON and comes back through the index as JSON."""
+    result = make_audit(mixed_verdict())
+    status = reports.status(result, current(result), T0)
+    assert json.loads(json.dumps(status)) == status
+
+
+# -- same_content ------------------------------------------------------------------------------
+
+
+def base_status() -> dict[str, Any]:
+    result = make_audit(mixed_verdict())
+    return reports.status(result, current(result), T0)
+
+
+def test_same_content_ignores_last_audit_time() -> None:
+    later = base_status()
+    later["lastAuditTime"] = "2026-05-01T13:00:00Z"
+    assert reports.same_content(base_status(), later)
+
+
+def test_nothing_before_is_never_the_same() -> None:
+    assert not reports.same_content(None, base_status())
+
+
+@pytest.mark.parametrize("key", sorted(set(base_status()) - {"lastAuditTime"}))
+def test_any_other_difference_counts(key: str) -> None:
+    changed = base_status()
+    changed[key] = "something else"
+    assert not reports.same_content(base_status(), changed)
+    del changed[key]
+    assert not reports.same_content(base_status(), changed)
+
+
+def test_an_added_key_counts() -> None:
+    assert not reports.same_content(base_status(), {**base_status(), "extra": 1})
+
+
+# -- the object ----------------------------------------------------------------------------
+
+
+def test_paths() -> None:
+    assert reports.path("ns", "nginx") == (
+        "/apis/headless-auditor.io/v1alpha1/namespaces/ns/headlessserviceaudits/nginx"
+    )
+    assert reports.path("ns", "nginx", status=True).endswith("/headlessserviceaudits/nginx/status")
+
+
+def test_skeleton_is_owned_by_its_service() -> None:
+    body = reports.skeleton("ns", "nginx", "uid-1")
+    assert (body["apiVersion"], body["kind"]) == (reports.API_VERSION, reports.KIND)
+    assert (body["metadata"]["name"], body["metadata"]["namespace"]) == ("nginx", "ns")
+    assert body["metadata"]["ownerReferences"] == [
+        {"apiVersion": "v1", "kind": "Service", "name": "nginx", "uid": "uid-1"}
+    ]
+    assert "status" not in body
