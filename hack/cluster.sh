@@ -10,7 +10,12 @@
 # State lives in $HEADLESS_AUDITOR_STATE (default: .cluster/ in the repo); `up` writes
 # $STATE/env, a shell file with KUBECONFIG, HEADLESS_AUDITOR_DNS_SERVERS and
 # HEADLESS_AUDITOR_CLUSTER_DOMAIN. Tunables (environment): HEADLESS_AUDITOR_COREDNS_TTL (30, as
-# kubeadm), HEADLESS_AUDITOR_COREDNS_CACHE (30, as kubeadm), HEADLESS_AUDITOR_COREDNS_PORT (1053).
+# kubeadm), HEADLESS_AUDITOR_COREDNS_CACHE (30, as kubeadm), HEADLESS_AUDITOR_COREDNS_PORT (1053),
+# HEADLESS_AUDITOR_COREDNS_ADDRESSES ("127.0.10.1 127.0.10.2"; another pair and another
+# HEADLESS_AUDITOR_STATE let a second cluster, e.g. the benchmark's, run beside the first),
+# HEADLESS_AUDITOR_KUBE_AUDIT_POLICY (unset: no API audit log; a policy file path: the API server
+# writes its audit log to $STATE/kwok/clusters/headless-auditor/logs/audit.log — opt-in, used by
+# hack/bench.py to count the operator's requests; read only when the cluster is created).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,7 +25,7 @@ NAME=headless-auditor
 export KWOK_WORKDIR=$STATE/kwok
 export KUBECONFIG=$STATE/kubeconfig
 export PATH=$BIN:$PATH
-COREDNS_ADDRESSES=(127.0.10.1 127.0.10.2)
+read -r -a COREDNS_ADDRESSES <<<"${HEADLESS_AUDITOR_COREDNS_ADDRESSES:-127.0.10.1 127.0.10.2}"
 export COREDNS_PORT=${HEADLESS_AUDITOR_COREDNS_PORT:-1053}
 COREDNS_TTL=${HEADLESS_AUDITOR_COREDNS_TTL:-30}
 COREDNS_CACHE=${HEADLESS_AUDITOR_COREDNS_CACHE:-30}
@@ -58,7 +63,8 @@ coredns_pid() { cat "$STATE/coredns-$1.pid" 2>/dev/null || true; }
 coredns_alive() { local pid; pid=$(coredns_pid "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 coredns_ready() { python3 - "$1" <<'PY'
 import sys, urllib.request
-urllib.request.urlopen(f"http://{sys.argv[1]}:8181/ready", timeout=1).read()
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
+opener.open(f"http://{sys.argv[1]}:8181/ready", timeout=1).read()
 PY
 }
 
@@ -70,7 +76,14 @@ start_control_plane() {
     log "control plane: creating (kwokctl, binary runtime, 127.0.0.1)"
     mkdir -p "$STATE"
     BIN=$BIN render "$ROOT/hack/cluster/kwokctl.yaml" >"$STATE/kwokctl.yaml"
-    kwokctl create cluster --name "$NAME" --config "$STATE/kwokctl.yaml" \
+    local audit=()
+    if [ -n "${HEADLESS_AUDITOR_KUBE_AUDIT_POLICY:-}" ]; then
+      [ -f "$HEADLESS_AUDITOR_KUBE_AUDIT_POLICY" ] ||
+        die "HEADLESS_AUDITOR_KUBE_AUDIT_POLICY=$HEADLESS_AUDITOR_KUBE_AUDIT_POLICY: no such file"
+      log "control plane: API audit log on (policy $HEADLESS_AUDITOR_KUBE_AUDIT_POLICY)"
+      audit=(--kube-audit-policy "$HEADLESS_AUDITOR_KUBE_AUDIT_POLICY")
+    fi
+    kwokctl create cluster --name "$NAME" --config "$STATE/kwokctl.yaml" "${audit[@]}" \
       --kubeconfig "$KUBECONFIG" --wait 2m >"$STATE/kwokctl-create.log" 2>&1 ||
       { cat "$STATE/kwokctl-create.log" >&2; die "kwokctl create cluster failed"; }
   fi

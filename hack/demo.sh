@@ -17,7 +17,7 @@ source "$STATE/env"
 PATH=$ROOT/.venv/bin:$PATH
 
 log "CRD and example workloads (deploy/examples) in namespace $NS"
-kubectl apply --server-side -f "$ROOT/deploy/crds/" >/dev/null
+kubectl apply --server-side -f "$ROOT/charts/headless-auditor/crds/" >/dev/null
 kubectl wait --for=condition=Established crd/headlessserviceaudits.headless-auditor.io --timeout=60s >/dev/null
 kubectl create namespace "$NS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl apply --server-side -n "$NS" -f "$ROOT/deploy/examples/" >/dev/null

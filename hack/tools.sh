@@ -12,7 +12,7 @@ ETCD_VERSION=v3.6.16
 COREDNS_VERSION=v1.14.3
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.21.4
-DEBIAN_PACKAGES=(prometheus dnsperf docker.io bind9-dnsutils)
+DEBIAN_PACKAGES=(prometheus dnsperf docker.io bind9-dnsutils debootstrap curl prometheus-blackbox-exporter)
 
 CACHE=${HEADLESS_AUDITOR_CACHE:-$HOME/.cache/headless-auditor}
 BIN=$CACHE/bin

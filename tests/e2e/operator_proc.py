@@ -15,7 +15,7 @@ from typing import IO
 from tests import poll
 from tests.e2e import cluster as cl
 
-CRDS = cl.ROOT / "deploy" / "crds"
+CRDS = cl.ROOT / "charts" / "headless-auditor" / "crds"
 
 
 def free_port() -> int:
