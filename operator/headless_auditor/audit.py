@@ -66,6 +66,18 @@ class Audit:
         return all(f.severity is lint.Severity.INFO for f in self.findings)
 
     @property
+    def record_counts(self) -> dict[str, int]:
+        """Expected, missing (wrong negative answers included) and unexpected records."""
+        v = self.verdict
+        if v is None:
+            return {"expected": 0, "missing": 0, "unexpected": 0}
+        return {
+            "expected": v.expected_records,
+            "missing": len(v.missing) + len(v.outcome_mismatches),
+            "unexpected": len(v.unexpected),
+        }
+
+    @property
     def dns_state(self) -> str:
         """The verdict's state, or ``NotAudited`` when DNS was not asked."""
         return self.verdict.state.value if self.verdict else "NotAudited"

@@ -95,6 +95,7 @@ class Auditor:
         self.sources: Sources | None = None
         self.attached = asyncio.Event()
         self.options = corefile.CorefileOptions()
+        self._corefile_read = False
         self._due: dict[Key, float] = {}
         self._wake = asyncio.Event()
         self._locks: dict[Key, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
@@ -154,6 +155,7 @@ class Auditor:
         )
 
     async def refresh_corefile(self) -> None:
+        self._corefile_read = True
         try:
             self.options = await asyncio.to_thread(self.read_corefile)
         except Exception as error:  # keep the last good options, say why
@@ -182,6 +184,8 @@ class Auditor:
         )
 
     async def audit_key(self, key: Key) -> audit.Audit | None:
+        if not self._corefile_read:  # an event came before the first sweep read the Corefile
+            await self.refresh_corefile()
         async with self._locks[key], self._limit:
             snapshot = self.snapshot(key)
             if snapshot is None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import prometheus_client as prom
 
-from headless_auditor import __version__, audit, lint, records, verdict
+from headless_auditor import __version__, audit, lint, records
 
 PREFIX = "headless_auditor"
 _STATES = ("Consistent", "Converging", "Inconsistent", "Unknown", "NotAudited")
@@ -152,8 +152,7 @@ class Metrics:
                 else:  # no Service to carry it (missing): no series either
                     _remove(self.condition, *key, condition, status)
         v = result.verdict
-        counts = _record_counts(v)
-        for kind, count in counts.items():
+        for kind, count in result.record_counts.items():
             self.records.labels(*key, kind).set(count)
         self.disagreements.labels(*key).set(len(v.disagreements) if v else 0)
         for severity in lint.Severity:
@@ -185,16 +184,6 @@ class Metrics:
             _remove(self.service_findings, *key, severity.value)
         _remove(self.disagreements, *key)
         _remove(self.last_audit, *key)
-
-
-def _record_counts(v: verdict.Verdict | None) -> dict[str, int]:
-    if v is None:
-        return {"expected": 0, "missing": 0, "unexpected": 0}
-    return {
-        "expected": v.expected_records,
-        "missing": len(v.missing) + len(v.outcome_mismatches),
-        "unexpected": len(v.unexpected),
-    }
 
 
 def _remove(metric: prom.Gauge, *labels: str) -> None:

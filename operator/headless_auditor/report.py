@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from headless_auditor import audit, records, verdict
+from headless_auditor import audit, records, reports, verdict
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -31,14 +31,14 @@ def exit_code(audits: Sequence[audit.Audit]) -> int:
 
 
 def _counts(a: audit.Audit) -> tuple[str, str, str, str]:
-    v = a.verdict
-    if v is None:
+    if a.verdict is None:
         return ("-", "-", "-", "-")
+    counts = a.record_counts
     return (
-        str(v.expected_records),
-        str(len(v.missing) + len(v.outcome_mismatches)),
-        str(len(v.unexpected)),
-        str(len(v.failures)),
+        str(counts["expected"]),
+        str(counts["missing"]),
+        str(counts["unexpected"]),
+        str(len(a.verdict.failures)),
     )
 
 
@@ -124,19 +124,8 @@ def audit_json(a: audit.Audit) -> dict[str, Any]:
         "headless": a.headless,
         "valid": a.valid,
         "dns": _verdict_json(a.verdict) if a.verdict else None,
-        "findings": [
-            {
-                "code": f.code,
-                "severity": str(f.severity),
-                "subject": f.subject,
-                "message": f.message,
-            }
-            for f in a.findings
-        ],
-        "podNameProblems": [
-            {"pod": p.pod, "statefulSet": p.statefulset, "code": p.code, "message": p.message}
-            for p in a.pod_problems
-        ],
+        "findings": reports.findings_json(a),
+        "podNameProblems": reports.pod_problems_json(a),
         "auditedAt": a.audited_at.isoformat(),
     }
 

@@ -69,32 +69,37 @@ def _servers(v: verdict.Verdict) -> list[dict[str, Any]]:
     return rows
 
 
+def findings_json(result: audit.Audit) -> list[dict[str, str]]:
+    """Findings as the report object and ``check -o json`` show them."""
+    return [
+        {"code": f.code, "severity": str(f.severity), "subject": f.subject, "message": f.message}
+        for f in result.findings
+    ]
+
+
+def pod_problems_json(result: audit.Audit) -> list[dict[str, str]]:
+    """Why pod names do not resolve, as the report object and ``check -o json`` show it."""
+    return [
+        {"pod": p.pod, "statefulSet": p.statefulset, "code": p.code, "message": p.message}
+        for p in result.pod_problems
+    ]
+
+
 def status(
     result: audit.Audit, current: Sequence[conditions.Condition], now: datetime.datetime
 ) -> dict[str, Any]:
     """The report's status; ``current`` are the Service's conditions after this audit."""
-    v = result.verdict
+    v, counts = result.verdict, result.record_counts
     return {
         "conditions": list(current),
         "dnsState": result.dns_state,
-        "expectedRecords": v.expected_records if v else 0,
-        "missingRecords": len(v.missing) + len(v.outcome_mismatches) if v else 0,
-        "unexpectedRecords": len(v.unexpected) if v else 0,
+        "expectedRecords": counts["expected"],
+        "missingRecords": counts["missing"],
+        "unexpectedRecords": counts["unexpected"],
         "findingCount": len(result.findings),
         "summary": v.summary if v else "",
-        "findings": [
-            {
-                "code": f.code,
-                "severity": str(f.severity),
-                "subject": f.subject,
-                "message": f.message,
-            }
-            for f in result.findings
-        ],
-        "podNameProblems": [
-            {"pod": p.pod, "statefulSet": p.statefulset, "code": p.code, "message": p.message}
-            for p in result.pod_problems
-        ],
+        "findings": findings_json(result),
+        "podNameProblems": pod_problems_json(result),
         "servers": _servers(v) if v else [],
         "lastAuditTime": now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
