@@ -139,7 +139,8 @@ async def run(settings: config.Settings, *, kubeconfig: str | None, in_cluster: 
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            task.result()  # a crash of kopf itself is fatal and shown
+            if not task.cancelled():  # kopf cancels our loops when it stops on a signal
+                task.result()  # a crash is fatal and shown
         logger.info("stopping")
     finally:
         for task in tasks:

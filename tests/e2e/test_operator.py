@@ -184,6 +184,8 @@ def test_restart_with_nothing_changed_writes_nothing(cluster, namespace, start_o
     service_rv = cluster.get("service", "nginx", namespace)["metadata"]["resourceVersion"]
     report_rv = cluster.get("hsa", "nginx", namespace)["metadata"]["resourceVersion"]
     first.stop()
+    assert first.process.returncode == 0, "SIGTERM stops the operator cleanly"
+    assert "Traceback" not in first.log.read_text()
     second = start_operator()
     second.wait_sweeps(2)
     assert cluster.get("service", "nginx", namespace)["metadata"]["resourceVersion"] == service_rv
