@@ -9,7 +9,7 @@ TOOLS_BIN := $(shell hack/tools.sh print-bin)
 # kubectl, helm, coredns ... inside make targets are the pinned, cached builds.
 export PATH := $(TOOLS_BIN):$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help demo tools venv cluster-up cluster-down cluster-status lint unit e2e test image manifests clean
+.PHONY: help demo tools venv cluster-up cluster-down cluster-status lint unit e2e test bench image manifests clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ e2e: venv tools ## the e2e tier (starts the local cluster if it is not running)
 
 test: venv tools lint ## everything CI runs: lint, unit and e2e tiers
 	pytest tests
+
+bench: venv tools ## the benchmark (issue 7) on its own cluster (.bench-cluster/, not part of test); BENCH_ARGS=...
+	time $(VENV)/bin/python hack/bench.py $(BENCH_ARGS)
 
 image: venv ## build the operator image on the local Docker engine (IMAGE=headless-auditor:dev)
 	hack/image.sh build
