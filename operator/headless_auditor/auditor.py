@@ -58,6 +58,14 @@ class Sources(Protocol):
         ...
 
 
+@dataclasses.dataclass(frozen=True)
+class _Audited:
+    """What one Service's last audit read, and when it started (monotonic seconds)."""
+
+    inputs: tuple[model.Snapshot, tuple[records.DNSServer, ...]]
+    started: float
+
+
 @dataclasses.dataclass
 class _Memory:
     """What the loop remembers of one Service between audits."""
@@ -97,6 +105,8 @@ class Auditor:
         self.options = corefile.CorefileOptions()
         self._corefile_read = False
         self._due: dict[Key, float] = {}
+        self._forced: set[Key] = set()
+        self._audited: dict[Key, _Audited] = {}
         self._wake = asyncio.Event()
         self._locks: dict[Key, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         self._limit = asyncio.Semaphore(settings.audit_concurrency)
@@ -115,12 +125,19 @@ class Auditor:
         namespaces = self.settings.namespaces
         return not namespaces or key[0] in namespaces
 
-    def request(self, keys: Iterable[Key], delay: float | None = None) -> None:
-        """Audit these Services after ``delay`` (default: the debounce); keeps earlier requests."""
+    def request(
+        self, keys: Iterable[Key], delay: float | None = None, *, force: bool = False
+    ) -> None:
+        """Audit these Services after ``delay`` (default: the debounce); keeps earlier requests.
+
+        Unless ``force``d, the audit is skipped when the Service's inputs equal those of its last
+        audit (an echo of our own status write, the replayed initial listing)."""
         at = time.monotonic() + (self.settings.debounce if delay is None else delay)
         for key in keys:
             if self.in_scope(key):
                 self._due[key] = min(self._due.get(key, at), at)
+                if force:
+                    self._forced.add(key)
         self._wake.set()
 
     async def run_requests(self) -> None:
@@ -130,7 +147,9 @@ class Auditor:
             now = time.monotonic()
             for key in [k for k, at in self._due.items() if at <= now]:
                 del self._due[key]
-                task = asyncio.create_task(self.audit_key(key))
+                force = key in self._forced
+                self._forced.discard(key)
+                task = asyncio.create_task(self.audit_key(key, requested=not force))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             self._wake.clear()
@@ -143,7 +162,7 @@ class Auditor:
         started = time.monotonic()
         await self.refresh_corefile()
         keys = [k for k in self._all_keys() if self.in_scope(k)]
-        await asyncio.gather(*(self.audit_key(k) for k in keys))
+        await asyncio.gather(*(self.audit_key(k, since=started) for k in keys))
         for gone in set(self._latest) - set(keys):
             self._forget(gone)
         self.metrics.set_findings(self._latest.values())
@@ -183,22 +202,41 @@ class Auditor:
             key, service, self.sources.slices(key), statefulsets, self.options
         )
 
-    async def audit_key(self, key: Key) -> audit.Audit | None:
+    async def audit_key(
+        self, key: Key, *, requested: bool = False, since: float | None = None
+    ) -> audit.Audit | None:
+        """Audit one Service and publish the result; the result (None: no longer audited).
+
+        ``requested``: an audit asked for by a watch event, skipped when the Service's inputs
+        (snapshot, DNS servers) equal those of its last audit - kopf replays its listing at start
+        and echoes our own status writes, neither of which changes anything. ``since``: a sweep
+        that began then; skipped when the Service was audited after that. One of the
+        ``audit_concurrency`` slots is held while DNS is asked, not while the result is written.
+        """
         if not self._corefile_read:  # an event came before the first sweep read the Corefile
             await self.refresh_corefile()
-        async with self._locks[key], self._limit:
-            snapshot = self.snapshot(key)
-            if snapshot is None:
-                self._forget(key)
-                return None
-            context = audit.Context.of(
-                self.options,
-                self.servers(),
-                zone=self.settings.cluster_domain,
-                grace_seconds=self.settings.grace_seconds,
-            )
-            started = time.monotonic()
-            result = await audit.audit(snapshot, context, self.prober, self.clock)
+        async with self._locks[key]:
+            async with self._limit:  # bounds the DNS work; the writes wait outside the slot
+                snapshot = self.snapshot(key)
+                if snapshot is None:
+                    self._forget(key)
+                    return None
+                servers = self.servers()
+                last, latest = self._audited.get(key), self._latest.get(key)
+                if last is not None and latest is not None:
+                    if requested and last.inputs == (snapshot, servers):
+                        return latest  # nothing the audit reads has changed since
+                    if since is not None and last.started >= since:
+                        return latest  # already audited during this sweep
+                self._audited[key] = _Audited((snapshot, servers), time.monotonic())
+                context = audit.Context.of(
+                    self.options,
+                    servers,
+                    zone=self.settings.cluster_domain,
+                    grace_seconds=self.settings.grace_seconds,
+                )
+                started = time.monotonic()
+                result = await audit.audit(snapshot, context, self.prober, self.clock)
             try:
                 await self.publish(key, result)
             except Exception as error:
@@ -206,12 +244,12 @@ class Auditor:
                     logger.info("%s/%s went away while writing its audit: %s", *key, error)
                 else:
                     logger.exception("writing the audit of %s/%s failed; retrying later", *key)
-                    self.request([key], delay=self.settings.debounce + 5)
+                    self.request([key], delay=self.settings.debounce + 5, force=True)
             self._latest[key] = result
             self._track_convergence(key, snapshot, result)
             v = result.verdict
             if v is not None and v.state is verdict.State.CONVERGING:
-                self.request([key], delay=v.grace_remaining + 0.2)
+                self.request([key], delay=v.grace_remaining + 0.2, force=True)
             self.metrics.observe_audit(
                 result, time.monotonic() - started, self._memory[key].conditions or []
             )
@@ -313,6 +351,7 @@ class Auditor:
             memory.warned_statefulsets.add(uid)
 
     def _forget(self, key: Key) -> None:
+        self._audited.pop(key, None)
         self._memory.pop(key, None)
         self._locks.pop(key, None)
         if self._latest.pop(key, None) is not None:

@@ -109,7 +109,11 @@ def _trimmed_meta(obj: Obj, *, annotations: tuple[str, ...] = ()) -> dict[str, A
         "labels": dict(meta.get("labels") or {}),
         "annotations": kept_annotations,
         "creationTimestamp": meta.get("creationTimestamp"),
-        "managedFields": [{"time": m.get("time")} for m in meta.get("managedFields") or []],
+        "managedFields": [
+            {"time": m.get("time")}
+            for m in meta.get("managedFields") or []
+            if m.get("subresource") != "status"
+        ],
     }
 
 

@@ -311,7 +311,11 @@ def last_change_of(objs: Iterable[Mapping[str, Any]]) -> datetime.datetime | Non
 
 
 def _change_times(meta: Mapping[str, Any]) -> Iterable[datetime.datetime]:
-    stamps = [entry.get("time") for entry in _items(meta, "managedFields")]
+    stamps = [
+        entry.get("time")
+        for entry in _items(meta, "managedFields")
+        if entry.get("subresource") != "status"  # status writes (ours) change no DNS input
+    ]
     stamps.append(meta.get("creationTimestamp"))
     for stamp in stamps:
         parsed = _parse_time(stamp)

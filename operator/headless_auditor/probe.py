@@ -26,10 +26,13 @@ Why it is built this way:
   10-50x more per message: ~1,200 queries/s on the 2-core build machine against ~5,000-6,500/s
   now, where a 10 s sweep needs ~7,500/s. The tests check the reader against dnspython's parser
   on generated responses, and feed it mangled bytes.
-- **Bounded everything.** One semaphore bounds the queries in flight per prober, across servers;
-  each attempt has a timeout; only timeouts are retried, a fixed number of times (an rcode is an
-  answer). When every attempt timed out, one TCP connect tells a closed port (UNREACHABLE; some
-  networks drop the ICMP error) from a silent server (TIMEOUT). After ``give_up_after``
+- **Runs, not a task per question.** Over UDP the questions of one ``ask`` go out in runs as
+  long as the free slots allow, and each run waits once for its replies: no task, timer or lock per
+  question (they were a third of the prober's CPU in a 28,000-question sweep; docs/benchmarks.md).
+- **Bounded everything.** One window of slots bounds the queries in flight per prober, across
+  servers; each attempt has a timeout; only timeouts are retried, a fixed number of times (an rcode
+  is an answer). When every attempt timed out, one TCP connect tells a closed port (UNREACHABLE;
+  some networks drop the ICMP error) from a silent server (TIMEOUT). After ``give_up_after``
   consecutive TIMEOUT/UNREACHABLE outcomes from one server, its questions get that outcome unsent
   for ``give_up_for`` seconds (then are sent again): a dead replica costs a round of timeouts now
   and then, not one per question, and does not hold the slots the live servers need.
@@ -39,12 +42,13 @@ Why it is built this way:
   Extended rcodes in the OPT record are not read: they concern EDNS versions, TSIG and cookies,
   none of which these queries use.
 
-One prober belongs to one event loop (its semaphore and sockets do); ``aclose`` it when done.
+One prober belongs to one event loop (its slots and sockets do); ``aclose`` it when done.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -55,7 +59,7 @@ import re
 import struct
 import time
 import typing
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import dns.exception
 import dns.name
@@ -71,6 +75,7 @@ QueryObserver = Callable[[records.DNSServer, records.Question, records.Outcome, 
 attempts and any TCP fallback included). For metrics: must be cheap and must not raise."""
 
 _DOWN = frozenset({records.Outcome.TIMEOUT, records.Outcome.UNREACHABLE})
+_ERROR = records.Answer(records.Outcome.ERROR)
 
 _RCODE_OUTCOMES: Mapping[int, records.Outcome] = {
     dns.rcode.NXDOMAIN: records.Outcome.NXDOMAIN,
@@ -177,7 +182,7 @@ class DnsPythonProber:
         self.clock = clock
         """Monotonic seconds, for giving up on servers (injected by tests)."""
         self.queries_issued = 0
-        self._slots = asyncio.Semaphore(self.settings.max_in_flight)
+        self._window = _Window(self.settings.max_in_flight)
         self._channels: dict[tuple[str, int], _UdpChannel] = {}
         self._health: dict[tuple[str, int], _ServerHealth] = {}
 
@@ -198,6 +203,127 @@ class DnsPythonProber:
     ) -> dict[records.Question, records.Answer]:
         """Every distinct question with the server's answer, at most ``max_in_flight`` at once."""
         pending = list(dict.fromkeys(questions))
+        if self.settings.transport == "tcp":
+            answers = await self._ask_each(server, pending)
+        else:
+            answers = await self._ask_batched(server, pending)
+        return {question: answers[question] for question in pending}
+
+    def _health_of(self, server: records.DNSServer) -> _ServerHealth:
+        return self._health.setdefault((server.host, server.port), _ServerHealth())
+
+    def _observe(
+        self,
+        server: records.DNSServer,
+        question: records.Question,
+        answer: records.Answer,
+        seconds: float,
+        health: _ServerHealth,
+    ) -> None:
+        health.record(answer.outcome, self.clock(), self.settings)
+        if self.on_query is not None:
+            self.on_query(server, question, answer.outcome, seconds)
+
+    # UDP: batches. Per question there is no task, no timer and no lock: the questions go out in
+    # runs as long as the free slots allow, and each run waits once for its responses. (A task and
+    # an ``asyncio.timeout`` per question cost a third of the prober's CPU at 28,000 questions.)
+
+    async def _ask_batched(
+        self, server: records.DNSServer, pending: list[records.Question]
+    ) -> dict[records.Question, records.Answer]:
+        health = self._health_of(server)
+        answers: dict[records.Question, records.Answer] = {}
+        sent = 0
+        while sent < len(pending):
+            if (given_up := health.given_up(self.clock())) is not None:
+                answers.update(dict.fromkeys(pending[sent:], records.Answer(given_up)))
+                break
+            taken = await self._window.take(len(pending) - sent)
+            run = pending[sent : sent + taken]
+            sent += taken
+            try:
+                results = await self._resolve_run(server, run)
+            finally:
+                self._window.give(taken)
+            for question, (answer, seconds) in zip(run, results, strict=True):
+                answers[question] = answer
+                self._observe(server, question, answer, seconds, health)
+        return answers
+
+    async def _resolve_run(
+        self, server: records.DNSServer, run: list[records.Question]
+    ) -> list[tuple[records.Answer, float]]:
+        """Each question's answer and the seconds it took (attempts and TCP fallback included)."""
+        started = time.perf_counter()
+        results: list[tuple[records.Answer, float]] = [(_ERROR, 0.0)] * len(run)
+        waiting: dict[int, _Query] = {}  # index in ``run`` -> its query, until it has its answer
+        for index, question in enumerate(run):
+            try:
+                waiting[index] = _query_for(
+                    question.name, question.rdtype, self.settings.edns_payload
+                )
+            except dns.exception.DNSException as error:
+                logger.debug("Cannot ask %s: %r", question, error)
+        for _attempt in range(1 + self.settings.retries):
+            if not waiting:
+                return results
+            indexes = list(waiting)
+            try:
+                replies = await self._channel(server).exchange_many(
+                    [waiting[i] for i in indexes], self.settings.timeout
+                )
+            except OSError as error:  # the socket could not be opened or used
+                logger.debug("DNS %s unreachable: %r", server.address, error)
+                spent = time.perf_counter() - started
+                for i in indexes:
+                    results[i] = (records.Answer(records.Outcome.UNREACHABLE), spent)
+                return results
+            self.queries_issued += len(indexes)
+            for position, i in enumerate(indexes):
+                if (reply := replies.get(position)) is None:
+                    continue  # no response within the timeout: asked again
+                read = await self._read_reply(server, run[i], waiting[i], *reply)
+                if read is not None:
+                    results[i] = (read[0], read[1] - started)
+                    del waiting[i]
+        if waiting:
+            outcome = await self._silent_or_closed(server)
+            spent = time.perf_counter() - started
+            for i in waiting:
+                results[i] = (records.Answer(outcome), spent)
+        return results
+
+    async def _read_reply(
+        self,
+        server: records.DNSServer,
+        question: records.Question,
+        query: _Query,
+        reply: bytes | OSError,
+        at: float,
+    ) -> tuple[records.Answer, float] | None:
+        """The answer in a UDP reply and when it came, or None to ask again (a TCP timeout)."""
+        try:
+            if isinstance(reply, OSError):
+                raise reply
+            if reply[2] & _TC:
+                self.queries_issued += 1
+                reply = await _tcp_exchange(server, query, self.settings.timeout)
+                at = time.perf_counter()
+            return _read_answer(query, reply), at
+        except TimeoutError:  # an OSError: must come first
+            return None
+        except OSError as error:
+            logger.debug("DNS %s unreachable for %s: %r", server.address, question, error)
+            return records.Answer(records.Outcome.UNREACHABLE), at
+        except (_MalformedResponseError, EOFError) as error:
+            logger.debug("DNS %s bad response for %s: %r", server.address, question, error)
+            return records.Answer(records.Outcome.ERROR), at
+
+    # TCP: a connection per question, so a task per question (each holds one slot).
+
+    async def _ask_each(
+        self, server: records.DNSServer, pending: list[records.Question]
+    ) -> dict[records.Question, records.Answer]:
         answers: dict[records.Question, records.Answer] = {}
         queue = iter(pending)
 
@@ -208,33 +334,37 @@ class DnsPythonProber:
         async with asyncio.TaskGroup() as group:
             for _ in range(min(self.settings.max_in_flight, len(pending))):
                 group.create_task(work())
-        return {question: answers[question] for question in pending}
+        return answers
 
     async def _ask_one(
         self, server: records.DNSServer, question: records.Question
     ) -> records.Answer:
-        health = self._health.setdefault((server.host, server.port), _ServerHealth())
-        async with self._slots:
+        health = self._health_of(server)
+        await self._window.take(1)
+        try:
             if (given_up := health.given_up(self.clock())) is not None:
                 return records.Answer(given_up)
             started = time.perf_counter()
-            answer = await self._resolve(server, question)
-        health.record(answer.outcome, self.clock(), self.settings)
-        if self.on_query is not None:
-            self.on_query(server, question, answer.outcome, time.perf_counter() - started)
+            answer = await self._resolve_tcp(server, question)
+        finally:
+            self._window.give(1)
+        self._observe(server, question, answer, time.perf_counter() - started, health)
         return answer
 
-    async def _resolve(
+    async def _resolve_tcp(
         self, server: records.DNSServer, question: records.Question
     ) -> records.Answer:
         try:
             query = _query_for(question.name, question.rdtype, self.settings.edns_payload)
         except dns.exception.DNSException as error:
             logger.debug("Cannot ask %s: %r", question, error)
-            return records.Answer(records.Outcome.ERROR)
+            return _ERROR
         for _attempt in range(1 + self.settings.retries):
+            self.queries_issued += 1
             try:
-                return _read_answer(query, await self._exchange(server, query))
+                return _read_answer(
+                    query, await _tcp_exchange(server, query, self.settings.timeout)
+                )
             except TimeoutError:  # an OSError: must come first
                 continue
             except OSError as error:
@@ -242,17 +372,8 @@ class DnsPythonProber:
                 return records.Answer(records.Outcome.UNREACHABLE)
             except (_MalformedResponseError, EOFError) as error:
                 logger.debug("DNS %s bad response for %s: %r", server.address, question, error)
-                return records.Answer(records.Outcome.ERROR)
-        return records.Answer(await self._silent_or_closed(server))
-
-    async def _exchange(self, server: records.DNSServer, query: _Query) -> bytes:
-        if self.settings.transport == "udp":
-            self.queries_issued += 1
-            wire = await self._channel(server).exchange(query, self.settings.timeout)
-            if not wire[2] & _TC:
-                return wire
-        self.queries_issued += 1
-        return await _tcp_exchange(server, query, self.settings.timeout)
+                return _ERROR
+        return records.Answer(records.Outcome.TIMEOUT)
 
     def _channel(self, server: records.DNSServer) -> _UdpChannel:
         key = (server.host, server.port)
@@ -262,9 +383,7 @@ class DnsPythonProber:
         return channel
 
     async def _silent_or_closed(self, server: records.DNSServer) -> records.Outcome:
-        """After timeouts over UDP only: a refused TCP connect means nothing listens there."""
-        if self.settings.transport == "tcp":
-            return records.Outcome.TIMEOUT
+        """After timeouts over UDP: a refused TCP connect means nothing listens there."""
         try:
             async with asyncio.timeout(self.settings.timeout):
                 _reader, writer = await asyncio.open_connection(server.host, server.port)
@@ -304,6 +423,62 @@ _TC = 0x02  # in the third header byte
 _QR = 0x80  # in the third header byte
 
 
+class _Window:
+    """The free query slots of a prober: ``take`` waits for one and takes up to the number asked."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def take(self, most: int) -> int:
+        while self.free <= 0:
+            woken = asyncio.get_running_loop().create_future()
+            self._waiters.append(woken)
+            try:
+                await woken
+            except asyncio.CancelledError:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(woken)
+                self._wake_next()  # a wake-up it got (and cannot use) goes to the next in line
+                raise
+        taken = min(most, self.free)
+        self.free -= taken
+        self._wake_next()  # slots left over are for the next in line
+        return taken
+
+    def give(self, count: int) -> None:
+        self.free += count
+        self._wake_next()
+
+    def _wake_next(self) -> None:
+        while self.free > 0 and self._waiters:
+            woken = self._waiters.popleft()
+            if not woken.done():
+                woken.set_result(None)
+                return
+
+
+class _Run:
+    """Queries sent together on one socket; ``done`` resolves when each has a reply or an error."""
+
+    __slots__ = ("done", "left", "replies")
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+        self.replies: dict[int, tuple[bytes | OSError, float]] = {}
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if size == 0:
+            self.done.set_result(None)
+
+    def put(self, index: int, reply: bytes | OSError) -> None:
+        if index in self.replies:
+            return
+        self.replies[index] = (reply, time.perf_counter())
+        self.left -= 1
+        if self.left == 0 and not self.done.done():
+            self.done.set_result(None)
+
+
 class _UdpChannel(asyncio.DatagramProtocol):
     """One connected UDP socket to one server; queries in flight are told apart by id."""
 
@@ -312,23 +487,32 @@ class _UdpChannel(asyncio.DatagramProtocol):
         self.closed = False
         self._transport: asyncio.DatagramTransport | None = None
         self._opening: asyncio.Future[None] | None = None
-        self._pending: dict[int, tuple[bytes, asyncio.Future[bytes]]] = {}
+        self._pending: dict[int, tuple[bytes, _Run, int]] = {}
+        """Query id -> the question's wire form, the run it was sent in and its index there."""
         self._ids = random.Random()
         self._lost = asyncio.Event()
 
-    async def exchange(self, query: _Query, timeout: float) -> bytes:
-        """The response to ``query`` (raw wire), or TimeoutError / OSError."""
+    async def exchange_many(
+        self, queries: Sequence[_Query], timeout: float
+    ) -> dict[int, tuple[bytes | OSError, float]]:
+        """Send every query at once; what came back within ``timeout`` by the query's index: the
+        response (raw wire) or the socket's error, and its ``perf_counter`` time of arrival."""
         transport = await self._connected()
-        query_id = self._free_id()
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        waiter = self._pending[query_id] = (query.question, future)
+        run = _Run(len(queries))
+        sent: list[int] = []
         try:
-            transport.sendto(query_id.to_bytes(2, "big") + query.wire[2:])
-            async with asyncio.timeout(timeout):
-                return await future
+            for index, query in enumerate(queries):
+                query_id = self._free_id()
+                self._pending[query_id] = (query.question, run, index)
+                sent.append(query_id)
+                transport.sendto(query_id.to_bytes(2, "big") + query.wire[2:])
+            await asyncio.wait([run.done], timeout=timeout)
         finally:
-            if self._pending.get(query_id) is waiter:  # answered, its id may be someone else's
-                del self._pending[query_id]
+            for query_id in sent:
+                waiter = self._pending.get(query_id)
+                if waiter is not None and waiter[1] is run:  # not answered: free its id
+                    del self._pending[query_id]
+        return run.replies
 
     async def _connected(self) -> asyncio.DatagramTransport:
         """The socket, opened by the first query (the others wait for it)."""
@@ -369,14 +553,13 @@ class _UdpChannel(asyncio.DatagramProtocol):
         if waiter is None or len(data) < 12 or not _answers(data, waiter[0]):
             return  # late, foreign or stray: the query it answers is no longer waiting
         del self._pending[query_id]
-        if not waiter[1].done():
-            waiter[1].set_result(data)
+        waiter[1].put(waiter[2], data)
 
     def error_received(self, exc: Exception) -> None:
         """ICMP errors on a connected socket concern the server, hence every query waiting."""
-        for _question, future in self._pending.values():
-            if not future.done():
-                future.set_exception(exc)
+        error = exc if isinstance(exc, OSError) else OSError(str(exc))
+        for _question, run, index in self._pending.values():
+            run.put(index, error)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

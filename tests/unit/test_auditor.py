@@ -763,3 +763,105 @@ async def test_a_failed_write_is_not_remembered_as_written(call: str) -> None:
     assert len(h.writer.reports) == 1
     await h.loop.audit_key(KEY)
     assert (len(h.writer.conditions), len(h.writer.reports)) == (1, 1)
+
+
+# -- audits that would change nothing -----------------------------------------------------------
+
+
+async def run_due(h: Harness) -> None:
+    """Run the requested audits that are due now, then stop the request loop."""
+    runner = asyncio.create_task(h.loop.run_requests())
+    try:
+        deadline = time.monotonic() + 5
+        while h.loop._due or any(lock.locked() for lock in h.loop._locks.values()):
+            assert time.monotonic() < deadline, "the requested audits did not run"
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # let the last audit task finish
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+
+
+async def test_a_requested_audit_of_unchanged_inputs_asks_nothing() -> None:
+    # kopf replays its listing at start and echoes our own status writes: neither may cost a
+    # round of DNS questions.
+    h = make(nginx_sources(), settings=dataclasses.replace(SETTINGS, debounce=0.0))
+    await h.loop.audit_key(KEY)
+    asked = len(h.prober.asked)
+    h.loop.request([KEY])
+    await run_due(h)
+    assert len(h.prober.asked) == asked
+    # a real change of an input is audited
+    h.sources.slices_of[KEY] = [slice_body(web_2_ready=False)]
+    h.loop.request([KEY])
+    await run_due(h)
+    assert len(h.prober.asked) == asked + len(SERVERS)
+    assert statuses(h.conditions_written()[-1])[PODS][0] == "False"
+
+
+async def test_a_change_of_the_dns_servers_is_a_change_of_the_inputs() -> None:
+    h = make(nginx_sources(), settings=dataclasses.replace(SETTINGS, debounce=0.0))
+    await h.loop.audit_key(KEY)
+    h.loop.settings = dataclasses.replace(SETTINGS, dns_servers=(VIP, R1))
+    h.loop.request([KEY])
+    await run_due(h)
+    assert len(h.prober.asked) == len(SERVERS) + 2
+    assert {server for server, _ in h.prober.asked[-2:]} == {VIP, R1}
+
+
+async def test_forced_requests_audit_even_when_nothing_changed() -> None:
+    h = make(nginx_sources(), settings=dataclasses.replace(SETTINGS, debounce=0.0))
+    await h.loop.audit_key(KEY)
+    h.loop.request([KEY], force=True)
+    await run_due(h)
+    assert len(h.prober.asked) == 2 * len(SERVERS)
+
+
+async def test_sweeps_always_ask_dns_but_once_per_sweep() -> None:
+    # Drift inside DNS shows in no API object: a sweep asks again whatever the inputs, but a
+    # Service audited (on request) after the sweep began is not asked twice by it.
+    h = make(nginx_sources())
+    await h.loop.audit_key(KEY, requested=True)
+    await h.loop.sweep()
+    assert len(h.prober.asked) == 2 * len(SERVERS)
+    began = time.monotonic()
+    await h.loop.audit_key(KEY)
+    await h.loop.audit_key(KEY, since=began)
+    assert len(h.prober.asked) == 3 * len(SERVERS)
+
+
+class BlockingWriter(writers.RecordingWriter):
+    """Holds every condition write until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def apply_conditions(self, namespace: str, name: str, conditions: Any) -> None:
+        self.writing.set()
+        await self.release.wait()
+        await super().apply_conditions(namespace, name, conditions)
+
+
+async def test_a_slow_write_does_not_hold_up_other_audits() -> None:
+    # The API server, not DNS, is the slow part of a first sweep: with one audit slot, the next
+    # Service's DNS questions go out while the previous Service's conditions are being written.
+    other = ("default", "other")
+    sources = nginx_sources()
+    sources.services[other] = service_body("other", uid="uid-other")
+    writer = BlockingWriter()
+    h = make(sources, settings=dataclasses.replace(SETTINGS, audit_concurrency=1), writer=writer)
+    first = asyncio.create_task(h.loop.audit_key(KEY))
+    await asyncio.wait_for(writer.writing.wait(), 5)
+    second = asyncio.create_task(h.loop.audit_key(other))
+    deadline = time.monotonic() + 5
+    while len(h.prober.asked) < 2 * len(SERVERS):
+        assert time.monotonic() < deadline, "the second audit waited for the first one's write"
+        await asyncio.sleep(0.01)
+    assert not first.done()  # its write is still held
+    assert writer.conditions == []
+    writer.release.set()
+    await asyncio.wait_for(asyncio.gather(first, second), 5)
+    assert {(ns, name) for ns, name, _ in writer.conditions} == {KEY, other}

@@ -8,7 +8,7 @@ from typing import Any
 import builders
 import pytest
 
-from headless_auditor import model
+from headless_auditor import inventory, model
 
 
 def test_service_from_api() -> None:
@@ -221,3 +221,17 @@ def test_snapshot_is_hashable_and_comparable() -> None:
 def test_format_labels() -> None:
     assert model.format_labels(model.labels_of({"b": "2", "a": "1"})) == "a=1,b=2"
     assert model.format_labels(frozenset()) == "(none)"
+
+
+def test_status_writes_are_no_change_of_the_inputs() -> None:
+    # The auditor's own server-side apply on services/status stamps a managedFields entry; it
+    # must not count as a change, or each condition it writes would restart the grace window.
+    svc = builders.service_api()
+    before = model.last_change_of([svc])
+    svc["metadata"]["managedFields"].append(
+        {"manager": "headless-auditor", "subresource": "status", "time": "2026-05-01T12:30:00Z"}
+    )
+    assert model.last_change_of([svc]) == before
+    trimmed = inventory.trim_service(svc)
+    assert model.last_change_of([trimmed]) == before
+    assert trimmed == inventory.trim_service(builders.service_api())

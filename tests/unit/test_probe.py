@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import ipaddress
 import struct
@@ -353,6 +354,33 @@ async def test_the_observer_sees_every_question_sent(server, make_prober):
         observed_server == at(server) and 0 <= seconds < 5 for observed_server, *_, seconds in seen
     )
     assert prober.queries_issued == 5  # the silent name was sent twice
+
+
+async def test_questions_sent_together_are_timed_each_by_its_own_reply(server, make_prober):
+    seen: dict[Question, float] = {}
+    prober = make_prober(
+        lambda _s, question, _o, seconds: seen.update({question: seconds}), timeout=0.3, retries=1
+    )
+    fast, silent = q(f"web-0.nginx.{Z}"), q(f"silent.{Z}")
+
+    await prober.ask(at(server), [silent, fast])  # one run: both go out at once
+
+    assert seen[fast] < 0.3
+    assert seen[silent] >= 2 * 0.3
+
+
+async def test_a_cancelled_wait_for_slots_loses_none():
+    window = probe._Window(2)
+    assert await window.take(5) == 2
+    waiting = [asyncio.create_task(window.take(1)) for _ in range(3)]
+    await asyncio.sleep(0)
+    waiting[0].cancel()
+    window.give(2)
+    got = await asyncio.gather(*waiting[1:])
+    assert got == [1, 1]
+    assert waiting[0].cancelled()
+    window.give(2)
+    assert await window.take(5) == 2  # all slots came back
 
 
 async def test_a_closed_prober_reopens_when_asked_again(server, make_prober):
