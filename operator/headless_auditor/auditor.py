@@ -52,7 +52,6 @@ class Sources(Protocol):
     def service(self, key: Key) -> Mapping[str, Any] | None: ...
     def slices(self, key: Key) -> list[Mapping[str, Any]]: ...
     def statefulsets(self, key: Key) -> list[Mapping[str, Any]]: ...
-    def report(self, key: Key) -> Mapping[str, Any] | None: ...
     def keys(self) -> Iterable[Key]:
         """Every key that may need an audit: Services and StatefulSet serviceName targets."""
         ...
@@ -93,12 +92,16 @@ class Auditor:
         meters: metrics.Metrics,
         corefile_reader: Callable[[], Any],
         clock: audit.Clock = audit.utc_now,
+        reports_reader: Callable[[], Mapping[Key, Mapping[str, Any]]] = dict,
     ) -> None:
         self.settings = settings
         self.prober = prober
         self.writer = writer
         self.metrics = meters
         self.read_corefile = corefile_reader
+        self.read_reports = reports_reader
+        """The status of the report objects already there, by key: listed once, on first use."""
+        self._reports_at_start: asyncio.Future[dict[Key, dict[str, Any]]] | None = None
         self.clock = clock
         self.sources: Sources | None = None
         self.attached = asyncio.Event()
@@ -305,9 +308,8 @@ class Auditor:
         memory = self._memory[key]
         status = reports.status(result, current, self.clock())
         old = memory.report
-        if old is None:
-            indexed = self.sources.report(key)
-            old = dict(indexed) if indexed is not None else None
+        if old is None:  # the first audit since start: the report found then, if any
+            old = memory.report = (await self._existing_reports()).pop(key, None)
             memory.report_written_at = time.monotonic() if old is not None else 0.0
         fresh = time.monotonic() - memory.report_written_at < REPORT_REFRESH_SECONDS
         if reports.same_content(old, status) and fresh:
@@ -316,6 +318,22 @@ class Auditor:
         self.metrics.writes.labels("report").inc()
         memory.report = status
         memory.report_written_at = time.monotonic()
+
+    async def _existing_reports(self) -> dict[Key, dict[str, Any]]:
+        """The reports found at start, by key (entries are taken out as Services are audited)."""
+        if self._reports_at_start is None:
+            self._reports_at_start = asyncio.ensure_future(self._list_reports())
+        return await asyncio.shield(self._reports_at_start)
+
+    async def _list_reports(self) -> dict[Key, dict[str, Any]]:
+        try:
+            found = await asyncio.to_thread(self.read_reports)
+        except Exception as error:
+            logger.warning(
+                "cannot list the report objects, so each is written once more: %s", error
+            )
+            return {}
+        return {key: dict(report) for key, report in found.items()}
 
     async def _condition_events(
         self,

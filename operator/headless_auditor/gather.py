@@ -9,7 +9,7 @@ import dataclasses
 import logging
 from typing import Any
 
-from headless_auditor import config, corefile, discovery, kubeapi, records
+from headless_auditor import config, corefile, discovery, inventory, kubeapi, records, reports
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,12 @@ def corefile_options(configmap: dict[str, Any] | None) -> corefile.CorefileOptio
 
 def live_corefile(kube: kubeapi.Kube) -> corefile.CorefileOptions:
     return corefile_options(kube.get(COREDNS_CONFIGMAP))
+
+
+def existing_reports(kube: kubeapi.Kube) -> dict[inventory.Key, dict[str, Any]]:
+    """The status of every report object in the cluster, by its Service's key (one LIST)."""
+    found = kube.list(f"/apis/{reports.API_VERSION}/{reports.PLURAL}")
+    return {inventory.key_of(item): dict(item.get("status") or {}) for item in found}
 
 
 def dns_servers(kube: kubeapi.Kube, settings: config.Settings) -> tuple[records.DNSServer, ...]:

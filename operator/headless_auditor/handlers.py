@@ -5,6 +5,10 @@ Only ``kopf.index`` and ``kopf.on.event`` are used, on purpose: change-detecting
 timers or daemons add a finalizer to every matched object. The auditor must leave users' objects
 alone, so it watches, indexes, and does its periodic work in its own loop (:mod:`auditor`).
 
+Our own report objects are not watched: the auditor is their only writer, so it lists them once
+at start (:func:`gather.existing_reports`) and remembers what it wrote. Watching them cost kopf's
+per-event machinery three events per Service in a first sweep (listing, creation, status).
+
 Everything registers on a registry handed in by the caller: nothing happens at import.
 """
 
@@ -15,7 +19,7 @@ from typing import Any
 
 import kopf
 
-from headless_auditor import auditor, inventory, reports
+from headless_auditor import auditor, inventory
 
 Key = inventory.Key
 
@@ -27,7 +31,6 @@ class IndexSources:
         self._services = indexes["services_idx"]
         self._slices = indexes["slices_idx"]
         self._statefulsets = indexes["statefulsets_idx"]
-        self._reports = indexes["reports_idx"]
 
     @staticmethod
     def _one(index: Any, key: Key) -> Mapping[str, Any] | None:
@@ -42,9 +45,6 @@ class IndexSources:
 
     def statefulsets(self, key: Key) -> list[Mapping[str, Any]]:
         return list(self._statefulsets.get(key, ()))
-
-    def report(self, key: Key) -> Mapping[str, Any] | None:
-        return self._one(self._reports, key)
 
     def keys(self) -> Iterable[Key]:
         headless = (k for k, store in self._services.items() if _any_headless(store))
@@ -77,12 +77,6 @@ def register(registry: kopf.OperatorRegistry, audits: auditor.Auditor) -> None:
         key = inventory.governing_key(body)
         return {key: inventory.trim_statefulset(body)} if key else {}
 
-    @kopf.index(
-        "headless-auditor.io", "v1alpha1", reports.PLURAL, id="reports_idx", registry=registry
-    )
-    def reports_idx(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
-        return {inventory.key_of(body): dict(body.get("status") or {})}
-
     def changed(keys: Iterable[Key | None], indexes: Mapping[str, Any]) -> None:
         audits.attach(IndexSources(indexes))
         audits.request(k for k in keys if k is not None)
@@ -101,14 +95,8 @@ def register(registry: kopf.OperatorRegistry, audits: auditor.Auditor) -> None:
     async def statefulset_changed(body: kopf.Body, **kwargs: Any) -> None:
         changed([inventory.governing_key(body)], kwargs)
 
-    @kopf.on.event(
-        "headless-auditor.io", "v1alpha1", reports.PLURAL, id="report-seen", registry=registry
-    )
-    async def report_seen(**kwargs: Any) -> None:
-        audits.attach(IndexSources(kwargs))
-
-    del services_idx, slices_idx, statefulsets_idx, reports_idx
-    del service_changed, slice_changed, statefulset_changed, report_seen
+    del services_idx, slices_idx, statefulsets_idx
+    del service_changed, slice_changed, statefulset_changed
 
 
 def settings() -> kopf.OperatorSettings:

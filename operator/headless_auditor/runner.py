@@ -102,6 +102,7 @@ async def run(settings: config.Settings, *, kubeconfig: str | None, in_cluster: 
         writer=writers.KubeWriter(kube),
         meters=meters,
         corefile_reader=lambda: gather.live_corefile(kube),
+        reports_reader=lambda: gather.existing_reports(kube),
     )
     heartbeat = server.Heartbeat(limit_seconds=3 * settings.sweep_interval + 120)
     kopf_fixes.apply()  # start-up in seconds, not half a minute, with thousands of objects

@@ -175,6 +175,9 @@ def test_operator_as_the_chart_service_account(
     assert not can("list", "configmaps", namespace="kube-system")
     assert not can("delete", "endpointslices.discovery.k8s.io")
     assert not can("patch", "statefulsets.apps")
+    reports = "headlessserviceaudits.headless-auditor.io"
+    assert can("list", reports)  # listed once at start...
+    assert not can("watch", reports)  # ...not watched
     cluster.apply(workloads.nginx_web(), namespace)
     cl.wait_ready_endpoints(cluster, namespace, "nginx", 2)
     token = delivery.service_account_token(cluster, namespace, account)

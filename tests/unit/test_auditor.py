@@ -88,9 +88,6 @@ class DictSources:
     def statefulsets(self, key: Key) -> list[Mapping[str, Any]]:
         return list(self.statefulsets_of.get(key, []))
 
-    def report(self, key: Key) -> Mapping[str, Any] | None:
-        return self.reports.get(key)
-
     def keys(self) -> Iterable[Key]:
         sets = [s for group in self.statefulsets_of.values() for s in group]
         return inventory.audit_keys(self.services.values(), sets)
@@ -188,6 +185,7 @@ def make(
         meters=metrics.Metrics(registry),
         corefile_reader=corefile.CorefileOptions,
         clock=clock,
+        reports_reader=lambda: copy.deepcopy(sources.reports),
     )
     loop.attach(sources)
     return Harness(loop, sources, prober, writer, registry, clock)
@@ -423,8 +421,8 @@ async def test_a_restarted_operator_writes_nothing_new(trouble: str) -> None:
     await first.loop.audit_key(KEY)
     [conds] = first.conditions_written()
     [(_, _, report)] = first.writer.reports
-    # What the watches show the new process: our conditions beside another controller's,
-    # and the report status, as the API server returns them.
+    # What the new process finds: our conditions beside another controller's (watched), and the
+    # report status (listed once), as the API server returns them.
     restarted = copy.deepcopy(sources)
     foreign = {
         "type": "example.com/Ready",
@@ -436,8 +434,10 @@ async def test_a_restarted_operator_writes_nothing_new(trouble: str) -> None:
     restarted.services[KEY]["status"]["conditions"] = _json([foreign, *conds])
     restarted.reports[KEY] = _json(report)
     second = make(restarted, prober=first.prober, clock=Clock(T0 + datetime.timedelta(minutes=3)))
-    result = await second.loop.audit_key(KEY)
-    assert result is not None
+    for _ in range(2):  # the found report is remembered, not only compared once
+        result = await second.loop.audit_key(KEY)
+        assert result is not None
+        second.clock.advance(30)
     assert second.writer.conditions == []
     assert second.writer.reports == []
     assert second.writer.events == []
@@ -865,3 +865,40 @@ async def test_a_slow_write_does_not_hold_up_other_audits() -> None:
     writer.release.set()
     await asyncio.wait_for(asyncio.gather(first, second), 5)
     assert {(ns, name) for ns, name, _ in writer.conditions} == {KEY, other}
+
+
+async def test_the_reports_already_there_are_listed_once() -> None:
+    sources = nginx_sources()
+    other = ("default", "other")
+    sources.services[other] = service_body("other", uid="uid-other")
+    reads: list[int] = []
+
+    def read() -> dict[Key, dict[str, Any]]:
+        reads.append(1)
+        return {}
+
+    h = make(sources)
+    h.loop.read_reports = read
+    await asyncio.gather(h.loop.sweep(), h.loop.audit_key(KEY), h.loop.audit_key(other))
+    await h.loop.sweep()
+    assert len(reads) == 1
+    assert len(h.writer.reports) == 2
+
+
+async def test_reports_that_cannot_be_listed_are_written_once_more(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first = make(nginx_sources())
+    await first.loop.audit_key(KEY)
+
+    def fail() -> dict[Key, dict[str, Any]]:
+        raise kubeapi.ApiError(403, "Forbidden", "cannot list headlessserviceaudits")
+
+    restarted = make(nginx_sources(), prober=first.prober)
+    restarted.loop.read_reports = fail
+    restarted.sources.services[KEY]["status"] = {"conditions": first.conditions_written()[-1]}
+    await restarted.loop.audit_key(KEY)
+    await restarted.loop.audit_key(KEY)
+    assert len(restarted.writer.reports) == 1  # once more, then remembered
+    assert restarted.writer.conditions == []
+    assert "cannot list the report objects" in caplog.text

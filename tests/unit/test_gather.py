@@ -208,3 +208,20 @@ def test_servers_discovered_from_kube_dns() -> None:
 
 def test_no_kube_dns_means_no_servers() -> None:
     assert gather.dns_servers(as_kube(FakeKube()), config.Settings()) == ()
+
+
+def test_existing_reports_are_listed_once_cluster_wide_by_service() -> None:
+    path = "/apis/headless-auditor.io/v1alpha1/headlessserviceaudits"
+    kube = FakeKube(
+        collections={
+            path: [
+                {"metadata": {"name": "nginx", "namespace": "a"}, "status": {"dnsState": "X"}},
+                {"metadata": {"name": "nginx", "namespace": "b"}},  # not written yet
+            ]
+        }
+    )
+    assert gather.existing_reports(as_kube(kube)) == {
+        ("a", "nginx"): {"dnsState": "X"},
+        ("b", "nginx"): {},
+    }
+    assert kube.lists == [(path, {})]

@@ -30,7 +30,7 @@ from headless_auditor import (
 )
 
 KEY = ("default", "nginx")
-INDEX_IDS = ("services_idx", "slices_idx", "statefulsets_idx", "reports_idx")
+INDEX_IDS = ("services_idx", "slices_idx", "statefulsets_idx")
 
 
 def svc(name: str, namespace: str = "default", cluster_ip: str = "None") -> dict[str, Any]:
@@ -51,14 +51,12 @@ def indexes(
     services: Mapping[Any, list[Any]] | None = None,
     slices: Mapping[Any, list[Any]] | None = None,
     statefulsets: Mapping[Any, list[Any]] | None = None,
-    reports: Mapping[Any, list[Any]] | None = None,
 ) -> dict[str, Any]:
     """Plain dicts shaped like kopf indexes: Mapping[key, Collection[value]]."""
     return {
         "services_idx": dict(services or {}),
         "slices_idx": dict(slices or {}),
         "statefulsets_idx": dict(statefulsets or {}),
-        "reports_idx": dict(reports or {}),
     }
 
 
@@ -66,7 +64,7 @@ def indexes(
 
 
 def test_index_sources_reads_each_index() -> None:
-    service, report = svc("nginx"), {"dnsState": "Consistent"}
+    service = svc("nginx")
     slice_a, slice_b = inventory.trim_slice(builders.slice_api()), {"metadata": {"name": "b"}}
     web = sts("web", "nginx")
     sources = handlers.IndexSources(
@@ -74,15 +72,13 @@ def test_index_sources_reads_each_index() -> None:
             services={KEY: [service]},
             slices={KEY: [slice_a, slice_b]},
             statefulsets={KEY: [web]},
-            reports={KEY: [report]},
         )
     )
     assert sources.service(KEY) is service
     assert sources.slices(KEY) == [slice_a, slice_b]
     assert sources.statefulsets(KEY) == [web]
-    assert sources.report(KEY) is report
     other = ("default", "other")
-    assert (sources.service(other), sources.report(other)) == (None, None)
+    assert sources.service(other) is None
     assert (sources.slices(other), sources.statefulsets(other)) == ([], [])
 
 
@@ -165,13 +161,13 @@ def handler(registry: kopf.OperatorRegistry, kind: str, id_: str) -> Any:
 
 @pytest.mark.usefixtures("audits")
 def test_register_adds_only_indexes_and_event_handlers(registry: kopf.OperatorRegistry) -> None:
-    """No create/update/resume handler (annotations), no timer/daemon (finalizers)."""
+    """No create/update/resume handler (annotations), no timer/daemon (finalizers), and no watch
+    of our own report objects (listed once at start instead)."""
     assert [h.id for h in registry._indexing.get_all_handlers()] == list(INDEX_IDS)
     assert [h.id for h in registry._watching.get_all_handlers()] == [
         "service-changed",
         "slice-changed",
         "statefulset-changed",
-        "report-seen",
     ]
     assert list(registry._changing.get_all_handlers()) == []
     assert list(registry._spawning.get_all_handlers()) == []
@@ -189,15 +185,6 @@ def test_register_adds_only_indexes_and_event_handlers(registry: kopf.OperatorRe
             kopf.Resource("discovery.k8s.io", "v1", "endpointslices", kind="EndpointSlice"),
         ),
         ("statefulsets_idx", kopf.Resource("apps", "v1", "statefulsets", kind="StatefulSet")),
-        (
-            "reports_idx",
-            kopf.Resource(
-                "headless-auditor.io",
-                "v1alpha1",
-                "headlessserviceaudits",
-                kind="HeadlessServiceAudit",
-            ),
-        ),
     ],
 )
 def test_each_index_watches_its_resource(
@@ -223,8 +210,6 @@ def test_index_functions_store_trimmed_copies(registry: kopf.OperatorRegistry) -
     assert index("services_idx", service) == {KEY: inventory.trim_service(service)}
     assert index("slices_idx", endpoint_slice) == {KEY: inventory.trim_slice(endpoint_slice)}
     assert index("statefulsets_idx", statefulset) == {KEY: inventory.trim_statefulset(statefulset)}
-    report = {"metadata": {"name": "nginx", "namespace": "default"}, "status": {"x": 1}}
-    assert index("reports_idx", report) == {KEY: {"x": 1}}
 
 
 async def test_event_handlers_attach_the_indexes_and_request_an_audit(
@@ -268,7 +253,6 @@ async def test_unlabelled_objects_request_nothing(
     await handler(registry, "_watching", "statefulset-changed").fn(
         body=kopf.Body(unnamed), **indexes()
     )
-    await handler(registry, "_watching", "report-seen").fn(body=kopf.Body({}), **indexes())
     assert audits._due == {}
     assert audits.attached.is_set()
 
