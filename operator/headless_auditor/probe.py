@@ -56,6 +56,7 @@ import ipaddress
 import logging
 import random
 import re
+import socket
 import struct
 import time
 import typing
@@ -720,7 +721,9 @@ def _record_text(rdtype: int, wire: bytes, offset: int, rdlength: int) -> str:
     """The canonical presentation form of one A, AAAA or SRV record (see ``records``)."""
     data = wire[offset : offset + rdlength]
     if rdtype == dns.rdatatype.A:
-        return str(ipaddress.IPv4Address(data))
+        if rdlength != 4:
+            raise _MalformedResponseError("an A record of other than 4 octets")
+        return socket.inet_ntoa(data)  # the dotted quad, as ipaddress writes it, 5x cheaper
     if rdtype == dns.rdatatype.AAAA:
         return ipaddress.IPv6Address(data).compressed
     if rdlength < _SRV.size + 1:
@@ -733,6 +736,7 @@ def _record_text(rdtype: int, wire: bytes, offset: int, rdlength: int) -> str:
 _PLAIN_LABEL = re.compile(rb"[A-Za-z0-9_-]+")
 
 
+@functools.lru_cache(maxsize=65536)  # SRV targets: the same pod names, sweep after sweep
 def _name_text(labels: tuple[bytes, ...]) -> str:
     """Lower-case, fully qualified text; dnspython escapes the rare unusual label."""
     if all(_PLAIN_LABEL.fullmatch(label) for label in labels):
