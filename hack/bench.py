@@ -58,6 +58,7 @@ from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "operator"))
+sys.path.insert(0, str(ROOT))  # the e2e helpers: workloads, the operator command, the Corefile
 
 import aiohttp  # noqa: E402  (a dependency of kopf, hence in the venv)
 import dns.message  # noqa: E402
@@ -65,6 +66,7 @@ import dns.query  # noqa: E402
 import dns.rdatatype  # noqa: E402
 from kubernetes import config as kube_config  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from tests.e2e import extra_coredns, operator_proc, workloads  # noqa: E402
 
 from headless_auditor import corefile, expected, gather, inventory, kubeapi  # noqa: E402
 
@@ -244,40 +246,13 @@ def sts_name(i: int) -> str:
 
 
 def workload(i: int, pods: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Headless Service ``s<i>`` (one named port) and StatefulSet ``w<i>`` (Parallel, ``pods``
+    replicas), the shapes of the e2e tests."""
     labels = {"app": service_name(i)}
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": service_name(i), "namespace": NAMESPACE},
-        "spec": {
-            "clusterIP": "None",
-            "selector": labels,
-            "ports": [{"name": "web", "port": 80, "protocol": "TCP"}],
-        },
-    }
-    statefulset = {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": {"name": sts_name(i), "namespace": NAMESPACE},
-        "spec": {
-            "serviceName": service_name(i),
-            "replicas": pods,
-            "podManagementPolicy": "Parallel",
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "web",
-                            "image": "registry.invalid/web:1",
-                            "ports": [{"name": "web", "containerPort": 80}],
-                        }
-                    ]
-                },
-            },
-        },
-    }
+    service = workloads.headless_service(service_name(i), selector=labels)
+    statefulset = workloads.statefulset(
+        sts_name(i), service_name=service_name(i), replicas=pods, labels=labels
+    )
     return service, statefulset
 
 
@@ -487,20 +462,7 @@ class Operator:
         self.log_path = log_path
         env = cluster.process_env
         env["HEADLESS_AUDITOR_DNS_SERVERS"] = ",".join(servers)
-        args = [
-            sys.executable,
-            "-m",
-            "headless_auditor.cli",
-            "run",
-            "--metrics-address",
-            "127.0.0.1",
-            "--metrics-port",
-            str(self.port),
-            "--sweep-interval",
-            str(sweep_interval),
-            "--log-format",
-            "json",
-        ]
+        args = operator_proc.command(self.port, sweep_interval, "json")
         if python_path:
             env["PYTHONPATH"] = python_path  # a patched copy of operator/ (design experiments)
         self._log = log_path.open("ab")
@@ -892,22 +854,15 @@ class ExtraCoreDNS:
         self.ready_port = free_port(EXTRA_ADDRESS)
         conf = work / "Corefile"
         conf.write_text(
-            f".:{self.port} {{\n"
-            f"    bind {EXTRA_ADDRESS}\n"
-            "    errors\n"
-            f"    ready {EXTRA_ADDRESS}:{self.ready_port}\n"
-            f"    hosts {self.hosts_file} cluster.local {{\n"
-            "        reload 1s\n"
-            "        fallthrough\n"
-            "    }\n"
-            "    kubernetes cluster.local in-addr.arpa ip6.arpa {\n"
-            f"        kubeconfig {cluster.env['KUBECONFIG']}\n"
-            "        pods insecure\n"
-            "        fallthrough in-addr.arpa ip6.arpa\n"
-            "        ttl 30\n"
-            "    }\n"
-            "    loadbalance\n"
-            "}\n"
+            extra_coredns.corefile(
+                address=EXTRA_ADDRESS,
+                port=self.port,
+                ready_port=self.ready_port,
+                kubeconfig=cluster.env["KUBECONFIG"],
+                hosts_file=self.hosts_file,
+                hosts={},
+                reload="1s",
+            )
         )
         self._log = (work / "coredns.log").open("ab")
         self.process = subprocess.Popen(

@@ -73,11 +73,16 @@ def corefile(
     hosts_file: pathlib.Path,
     hosts: Mapping[str, str],
     zone: str = "cluster.local",
+    reload: str | None = None,
 ) -> str:
-    """The Corefile of an extra replica; ``hosts`` maps FQDN (no trailing dot) -> IP."""
+    """The Corefile of an extra replica; ``hosts`` maps FQDN (no trailing dot) -> IP. With
+    ``reload`` (a duration, e.g. ``1s``) the hosts *file* is consulted too and re-read that
+    often, so that records can be changed while it runs (the benchmark's drift)."""
     hosts_block = ""
-    if hosts:
+    if hosts or reload:
         entries = "".join(f"        {ip} {name.rstrip('.')}\n" for name, ip in hosts.items())
+        if reload:
+            entries += f"        reload {reload}\n"
         hosts_block = f"    hosts {hosts_file} {zone} {{\n{entries}        fallthrough\n    }}\n"
     return (
         f".:{port} {{\n"

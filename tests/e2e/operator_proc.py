@@ -10,12 +10,36 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Sequence
 from typing import IO
 
 from tests import poll
 from tests.e2e import cluster as cl
 
 CRDS = cl.ROOT / "charts" / "headless-auditor" / "crds"
+
+
+def command(
+    metrics_port: int, sweep_interval: float, log_format: str, namespaces: Sequence[str] = ()
+) -> list[str]:
+    """``headless-auditor run`` with metrics on 127.0.0.1 (also used by hack/bench.py)."""
+    args = [
+        sys.executable,
+        "-m",
+        "headless_auditor.cli",
+        "run",
+        "--metrics-address",
+        "127.0.0.1",
+        "--metrics-port",
+        str(metrics_port),
+        "--sweep-interval",
+        str(sweep_interval),
+        "--log-format",
+        log_format,
+    ]
+    for ns in namespaces:
+        args += ["--namespace", ns]
+    return args
 
 
 def free_port() -> int:
@@ -44,22 +68,7 @@ class Operator:
         env.update(extra_env or {})
         if dns_servers:
             env["HEADLESS_AUDITOR_DNS_SERVERS"] = ",".join(dns_servers)
-        args = [
-            sys.executable,
-            "-m",
-            "headless_auditor.cli",
-            "run",
-            "--metrics-address",
-            "127.0.0.1",
-            "--metrics-port",
-            str(self.port),
-            "--sweep-interval",
-            str(sweep_interval),
-            "--log-format",
-            "text",
-        ]
-        for ns in namespaces:
-            args += ["--namespace", ns]
+        args = command(self.port, sweep_interval, "text", namespaces)
         self._log_file: IO[bytes] = log.open("ab")
         self.process = subprocess.Popen(
             args,
