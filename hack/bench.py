@@ -68,7 +68,15 @@ from kubernetes import config as kube_config  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 from tests.e2e import extra_coredns, operator_proc, workloads  # noqa: E402
 
-from headless_auditor import corefile, expected, gather, inventory, kubeapi  # noqa: E402
+from headless_auditor import (  # noqa: E402
+    corefile,
+    expected,
+    gather,
+    inventory,
+    kubeapi,
+    reports,
+    writers,
+)
 
 STATE = ROOT / ".bench-cluster"
 ADDRESSES = ("127.0.20.1", "127.0.20.2")
@@ -839,6 +847,75 @@ def run_blackbox(
     }
 
 
+# -- the API side of a cold start alone ------------------------------------------------------------
+
+
+def clear_our_writes(kube: kubeapi.Kube) -> None:
+    """Delete the report objects and every condition on the bench's Services: a cold start again."""
+    ns = NAMESPACE
+    kube.request("DELETE", f"/apis/{reports.API_VERSION}/namespaces/{ns}/{reports.PLURAL}")
+    for svc in kube.list(f"/api/v1/namespaces/{ns}/services"):
+        if (svc.get("status") or {}).get("conditions"):
+            kube.request(
+                "PATCH",
+                f"/api/v1/namespaces/{ns}/services/{svc['metadata']['name']}/status",
+                body={"status": {"conditions": None}},
+                content_type="application/merge-patch+json",
+            )
+    until(
+        lambda: not kube.list(f"/apis/{reports.API_VERSION}/namespaces/{ns}/{reports.PLURAL}"),
+        timeout=300,
+        what="report objects deleted",
+    )
+
+
+def write_floor(kube: kubeapi.Kube, *, concurrency: int = 16) -> dict[str, Any]:
+    """The writes a cold start must make, with no operator: the operator's own writer puts three
+    conditions on every Service, then (after a reset) conditions and report objects. Wall time and
+    kube-apiserver+etcd CPU: what no change inside the operator can make faster."""
+
+    async def write_all(with_reports: bool) -> None:
+        writer = writers.KubeWriter(kube)
+        limit = asyncio.Semaphore(concurrency)
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        async def one(svc: dict[str, Any]) -> None:
+            meta = svc["metadata"]
+            conds = [
+                {
+                    "type": f"headless-auditor.io/{kind}",
+                    "status": "True",
+                    "reason": "Bench",
+                    "message": "written by the benchmark's write floor",
+                    "lastTransitionTime": stamp,
+                    "observedGeneration": meta.get("generation", 1),
+                }
+                for kind in ("DNSConsistent", "PodNamesResolvable", "ConfigurationValid")
+            ]
+            async with limit:
+                await writer.apply_conditions(meta["namespace"], meta["name"], conds)
+                if with_reports:
+                    status = {"conditions": conds, "dnsState": "Consistent", "summary": "bench"}
+                    await writer.apply_report(meta["namespace"], meta["name"], meta["uid"], status)
+
+        await asyncio.gather(*(one(s) for s in services))
+
+    services = kube.list(f"/api/v1/namespaces/{NAMESPACE}/services")
+    pids = control_plane_pids()
+    out: dict[str, Any] = {"services": len(services), "concurrency": concurrency}
+    for label, with_reports in (("conditions", False), ("conditions_and_reports", True)):
+        clear_our_writes(kube)
+        cpu0, t0 = cpu_of(pids), time.monotonic()
+        asyncio.run(write_all(with_reports))
+        out[label] = {
+            "writes": len(services) * (3 if with_reports else 1),
+            "wall_s": round(time.monotonic() - t0, 2),
+            "apiserver_etcd_cpu_s": round(cpu_of(pids) - cpu0, 2),
+            "load": load(),
+        }
+    return out
+
+
 # -- an extra CoreDNS with a hosts file ---------------------------------------------------------
 
 
@@ -1202,6 +1279,9 @@ def run_scale(services: int, pods: int, opts: Options, work: pathlib.Path) -> di
         result["operator2"].update(op2.stop())
         extra.stop()
         watch.stop()
+        # -- the writes of a cold start with no operator at all ----------------------------------
+        result["write_floor"] = write_floor(kube)
+        log(f"write floor: {result['write_floor']}")
         with contextlib.suppress(OSError):
             result["audit_log_mib"] = round(cluster.audit_log.stat().st_size / 2**20, 1)
     return result
@@ -1245,8 +1325,18 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             f"| operator #1: **peak RSS** (VmHWM); CPU s over {r['operator']['lifetime_s']} s; exit on SIGTERM | **{r['operator']['peak_rss_mib']} MiB**; {r['operator']['cpu_s']}; {r['operator'].get('exit_code')}{' (traceback in log)' if r['operator'].get('traceback') else ''} | |",
             f"| API requests by the operator after its first sweep (audit log) | {fmt_requests(r['api_after_startup'])} | |",
             f"| API requests by the operator during start-up and first sweep | {fmt_requests(r['api_startup'])} | |",
-            "",
         ]
+        if "write_floor" in r:
+            w = r["write_floor"]
+            for label, what in (
+                ("conditions", "services/status"),
+                ("conditions_and_reports", "services/status + report + report status"),
+            ):
+                f = w[label]
+                out.append(
+                    f"| write floor, no operator: {f['writes']} writes ({what}), {w['concurrency']} at once | {f['wall_s']} s, kube-apiserver+etcd CPU {f['apiserver_etcd_cpu_s']} s | {f['load']} |"
+                )
+        out.append("")
     if len(results) > 1:
         scales = [r["scale"] for r in results]
         rows = [
@@ -1254,6 +1344,14 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             ("questions per sweep (2 servers)", lambda r: 2 * r["questions_per_server"]),
             ("cold sweep (s)", lambda r: r["cold"]["sweep_s"]),
             ("start -> all conditions (s)", lambda r: r["cold"]["start_to_all_conditions_s"]),
+            (
+                "write floor: conditions / + reports, no operator (s)",
+                lambda r: (
+                    f"{r['write_floor']['conditions']['wall_s']} / {r['write_floor']['conditions_and_reports']['wall_s']}"
+                    if "write_floor" in r
+                    else "-"
+                ),
+            ),
             ("cold audits", lambda r: r["cold"]["audits"]),
             ("cold questions/s", lambda r: r["cold"]["queries_per_s"]),
             ("steady sweep (s)", lambda r: r["steady"]["sweep_s"]),
