@@ -23,9 +23,9 @@ Why it is built this way:
   encodes the name) and cached; only the id changes per send. Responses are read by
   :func:`answer_from_wire`, which decodes only the header, the question and the answer records.
   Building and parsing whole messages with dnspython (``make_query``, ``dns.asyncquery``) cost
-  10-50x more per message: ~1,200 queries/s on the 2-core build machine against ~5,000-6,500/s
-  now, where a 10 s sweep needs ~7,500/s. The tests check the reader against dnspython's parser
-  on generated responses, and feed it mangled bytes.
+  10-50x more per message: ~1,200 queries/s on the 2-core build machine, against 5,300-7,300/s
+  for whole steady sweeps of 28,000 questions now (docs/benchmarks.md). The tests check the reader
+  against dnspython's parser on generated responses, and feed it mangled bytes.
 - **Runs, not a task per question.** Over UDP the questions of one ``ask`` go out in runs as
   long as the free slots allow, and each run waits once for its replies: no task, timer or lock per
   question (they were a third of the prober's CPU in a 28,000-question sweep; docs/benchmarks.md).
