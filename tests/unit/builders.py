@@ -316,3 +316,30 @@ def q(label: str, rdtype: str = "A") -> records.Question:
 
 def answer(*records_: str) -> records.Answer:
     return records.Answer.of(set(records_))
+
+
+class FakeKube:
+    """A :class:`kubeapi.Kube` stand-in: GETs answered from ``objects``, lists from
+    ``collections`` (by path). Records the GETs, the lists (with their query) and every path asked,
+    in order."""
+
+    def __init__(
+        self,
+        objects: Mapping[str, dict[str, Any]] | None = None,
+        collections: Mapping[str, list[dict[str, Any]]] | None = None,
+    ) -> None:
+        self.objects = dict(objects or {})
+        self.collections = dict(collections or {})
+        self.gets: list[str] = []
+        self.lists: list[tuple[str, dict[str, str]]] = []
+        self.paths: list[str] = []
+
+    def get(self, path: str) -> dict[str, Any] | None:
+        self.gets.append(path)
+        self.paths.append(path)
+        return self.objects.get(path)
+
+    def list(self, path: str, **query: str) -> list[dict[str, Any]]:
+        self.lists.append((path, query))
+        self.paths.append(path)
+        return self.collections.get(path, [])

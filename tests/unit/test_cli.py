@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
 from typing import Any
 
 import builders
@@ -32,25 +31,7 @@ SERVER = records.DNSServer("127.0.0.1", 1053)
 COREDNS = "/api/v1/namespaces/kube-system/configmaps/coredns"
 
 
-class FakeKube:
-    """GETs answered from ``objects``, lists from ``collections`` (by path); records every call."""
-
-    def __init__(
-        self,
-        objects: Mapping[str, dict[str, Any]] | None = None,
-        collections: Mapping[str, list[dict[str, Any]]] | None = None,
-    ) -> None:
-        self.objects = dict(objects or {})
-        self.collections = dict(collections or {})
-        self.paths: list[str] = []
-
-    def get(self, path: str) -> dict[str, Any] | None:
-        self.paths.append(path)
-        return self.objects.get(path)
-
-    def list(self, path: str, **query: str) -> list[dict[str, Any]]:
-        self.paths.append(path)
-        return self.collections.get(path, [])
+FakeKube = builders.FakeKube
 
 
 def nginx_cluster(

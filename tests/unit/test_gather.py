@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any, cast
 
 import builders
@@ -35,26 +34,7 @@ KUBE_DNS_SLICE = {
 }
 
 
-class FakeKube:
-    """GETs answered from ``objects``, lists from ``collections`` (by path); records every call."""
-
-    def __init__(
-        self,
-        objects: Mapping[str, dict[str, Any]] | None = None,
-        collections: Mapping[str, list[dict[str, Any]]] | None = None,
-    ) -> None:
-        self.objects = dict(objects or {})
-        self.collections = dict(collections or {})
-        self.gets: list[str] = []
-        self.lists: list[tuple[str, dict[str, str]]] = []
-
-    def get(self, path: str) -> dict[str, Any] | None:
-        self.gets.append(path)
-        return self.objects.get(path)
-
-    def list(self, path: str, **query: str) -> list[dict[str, Any]]:
-        self.lists.append((path, query))
-        return self.collections.get(path, [])
+FakeKube = builders.FakeKube
 
 
 class UntouchableKube:
