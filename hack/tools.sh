@@ -6,13 +6,14 @@
 # are installed with apt-get only when missing. Usage: hack/tools.sh [all|go|debian|print-bin]
 set -euo pipefail
 
-K8S_VERSION=v1.36.3          # kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
+K8S_VERSION=v1.36.3          # kube-apiserver, -controller-manager, -scheduler, kubectl; kubelet, kube-proxy
 K8S_STAGING_VERSION=v0.36.3  # the published k8s.io/<staging> modules of that release
 ETCD_VERSION=v3.6.16
 COREDNS_VERSION=v1.14.3
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.21.4
-DEBIAN_PACKAGES=(prometheus dnsperf docker.io bind9-dnsutils debootstrap curl prometheus-blackbox-exporter)
+DEBIAN_PACKAGES=(prometheus dnsperf docker.io bind9-dnsutils debootstrap curl prometheus-blackbox-exporter
+  containerd runc containernetworking-plugins busybox-static iptables iproute2 conntrack gcc libc6-dev)
 
 CACHE=${HEADLESS_AUDITOR_CACHE:-$HOME/.cache/headless-auditor}
 BIN=$CACHE/bin
@@ -45,6 +46,7 @@ build_wrapped() {
   done
   local dest=$CACHE/tools/$name-$version
   if [ -f "$dest/.done" ]; then log "$name $version: cached in $dest"; return; fi
+  mkdir -p "$CACHE"
   local work; work=$(mktemp -d "$CACHE/build-$name.XXXXXX")
   log "$name $version: building ${#pkgs[@]} binaries in $work (cold builds take long on 2 cores)"
   {
@@ -90,6 +92,11 @@ build_kubernetes() {
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl -- "$ld"
   link_tools "$CACHE/tools/kubernetes-$K8S_VERSION" kube-apiserver kube-controller-manager kube-scheduler kubectl
+  # The real node's components: a build of their own, so a cache made before the node existed
+  # keeps its control plane and only adds these two.
+  build_wrapped kubernetes-node "$K8S_VERSION" k8s.io/kubernetes "$replaces" \
+    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy -- "$ld"
+  link_tools "$CACHE/tools/kubernetes-node-$K8S_VERSION" kubelet kube-proxy
 }
 
 build_etcd() {
@@ -133,8 +140,25 @@ install_go_tools() {
   local kwok_ld="-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
   go_install kwok "$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" kwok -- "$kwok_ld"
   go_install kwokctl "$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION" kwokctl -- "$kwok_ld"
-  go_install helm "$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" helm -- \
-    "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  install_helm
+}
+
+# helm, stamped as its own release build is: its version, and the Kubernetes version it assumes
+# when no cluster is asked (`helm template`, `helm lint`), taken from the client-go it is built
+# with. Unstamped, helm believes in Kubernetes v1.20 and refuses charts needing a newer one.
+install_helm() {
+  local gomod kube major minor ld
+  gomod=$(mod_file "helm.sh/helm/v3@$HELM_VERSION")
+  kube=$(awk '$1 == "k8s.io/client-go" {print $2; exit}' "$gomod")   # v0.M.P
+  [ -n "$kube" ] || { log "helm: no k8s.io/client-go in $gomod"; exit 1; }
+  major=1; minor=$(echo "$kube" | cut -d. -f2)
+  ld="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  ld+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    ld+=" -X $pkg.k8sVersionMajor=$major -X $pkg.k8sVersionMinor=$minor"
+  done
+  # The directory name carries the stamp: a helm cached before it was stamped is built anew.
+  go_install helm "$HELM_VERSION-k8s$major.$minor" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" helm -- "$ld"
 }
 
 install_debian() {
@@ -155,6 +179,8 @@ print_versions() {
   "$BIN/kube-controller-manager" --version
   "$BIN/kube-scheduler" --version
   "$BIN/kubectl" version --client 2>/dev/null | head -n 1
+  "$BIN/kubelet" --version
+  "$BIN/kube-proxy" --version
   "$BIN/etcd" --version | head -n 1
   "$BIN/coredns" -version | head -n 1
   "$BIN/kwok" --version
