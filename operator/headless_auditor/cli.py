@@ -23,6 +23,7 @@ from headless_auditor import (
     probe,
     report,
     runner,
+    server,
 )
 
 logger = logging.getLogger("headless_auditor")
@@ -58,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="run the operator: audit continuously, write conditions, reports, Events, metrics",
-        description="Run the operator. Every flag has a HEADLESS_AUDITOR_* variable; see README.",
+        description="Run the operator. Every flag has a HEADLESS_AUDITOR_* variable; see README. "
+        "Exit 0 on SIGTERM/SIGINT; 2 when it cannot start: a bad setting, no cluster "
+        "credentials, or a metrics address and port that cannot be bound.",
     )
     run.add_argument(
         "--namespace",
@@ -113,7 +116,10 @@ def _connect(kubeconfig: str | None) -> kubeapi.Kube:
 
 
 def run(args: argparse.Namespace, settings: config.Settings) -> int:
-    """The operator, until SIGTERM or SIGINT (exit 0); a fatal error raises."""
+    """The operator, until SIGTERM or SIGINT (exit 0); a fatal error raises.
+
+    :class:`server.BindError` (the metrics address cannot be bound) is raised before kopf or any
+    loop has started; :func:`main` turns it into one line and exit 2."""
     logs.configure(settings.log_format)
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig  # kopf's login reads it from there
@@ -172,6 +178,14 @@ def check(args: argparse.Namespace, settings: config.Settings) -> int:
     return report.exit_code(audits)
 
 
+def bind_advice(error: server.BindError) -> str:
+    """The one line for a metrics address that cannot be bound: what failed and what to change."""
+    return (
+        f"{error}; choose another port with --metrics-port or {config.env_name('metrics_port')}"
+        f" (or another address with --metrics-address / {config.env_name('metrics_address')})"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -182,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("configuration: %s", error)
     except kubeapi.KubeError as error:
         logger.error("cannot read the cluster: %s", error)
+    except server.BindError as error:
+        logger.error("%s", bind_advice(error))
     return report.EXIT_CANNOT_AUDIT
 
 

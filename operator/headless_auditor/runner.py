@@ -2,6 +2,8 @@
 
 Embedded kopf (its ``operator()`` coroutine) runs beside our own two loops (requested audits and
 sweeps) and the HTTP server, on one event loop; dependencies are passed in, nothing is global.
+The HTTP server is bound before anything else is built, so a metrics address that cannot be used
+ends start-up with :class:`server.BindError` while there is no login, watch or loop to stop.
 """
 
 from __future__ import annotations
@@ -86,9 +88,35 @@ async def _forever(name: str, loop: Any, heartbeat: server.Heartbeat) -> None:
 
 
 async def run(settings: config.Settings, *, kubeconfig: str | None, in_cluster: bool) -> None:
-    logger.info("headless-auditor %s starting: %s", __version__, settings.describe())
-    kube = kubeapi.Kube.connect(kubeconfig, in_cluster=in_cluster)
+    """The operator until kopf stops; :class:`server.BindError` before anything else started."""
     registry = prom.CollectorRegistry()
+    heartbeat = server.Heartbeat(limit_seconds=3 * settings.sweep_interval + 120)
+    # Bound first, before any login, watch or DNS socket: a port in use or an address that is not
+    # ours stops start-up with one line, and there is nothing else to stop.
+    app = server.application(registry, heartbeat.problem)
+    http = await server.serve(app, settings.metrics_address, settings.metrics_port)
+    try:
+        logger.info("headless-auditor %s starting: %s", __version__, settings.describe())
+        logger.info(
+            "serving /metrics and /healthz on %s",
+            server.endpoint(settings.metrics_address, settings.metrics_port),
+        )
+        await _operate(settings, registry, heartbeat, kubeconfig=kubeconfig, in_cluster=in_cluster)
+    finally:
+        with contextlib.suppress(Exception):
+            await http.cleanup()
+
+
+async def _operate(
+    settings: config.Settings,
+    registry: prom.CollectorRegistry,
+    heartbeat: server.Heartbeat,
+    *,
+    kubeconfig: str | None,
+    in_cluster: bool,
+) -> None:
+    """kopf, the requested audits and the sweeps, until kopf stops or one of them fails."""
+    kube = kubeapi.Kube.connect(kubeconfig, in_cluster=in_cluster)
     meters = metrics.Metrics(registry)
     probe_settings = probe.ProbeSettings(
         timeout=settings.dns_timeout,
@@ -104,7 +132,6 @@ async def run(settings: config.Settings, *, kubeconfig: str | None, in_cluster: 
         corefile_reader=lambda: gather.live_corefile(kube),
         reports_reader=lambda: gather.existing_reports(kube),
     )
-    heartbeat = server.Heartbeat(limit_seconds=3 * settings.sweep_interval + 120)
     kopf_fixes.apply()  # start-up in seconds, not half a minute, with thousands of objects
     kopf_registry = kopf.OperatorRegistry()
     _login(kopf_registry, in_cluster)
@@ -117,11 +144,6 @@ async def run(settings: config.Settings, *, kubeconfig: str | None, in_cluster: 
             heartbeat.beat()
             await asyncio.sleep(settings.sweep_interval)
 
-    app = server.application(registry, heartbeat.problem)
-    runner = await server.serve(app, settings.metrics_address, settings.metrics_port)
-    logger.info(
-        "serving /metrics and /healthz on %s:%d", settings.metrics_address, settings.metrics_port
-    )
     # kopf handles SIGINT/SIGTERM itself and returns; our loops must stop with it.
     tasks = [
         asyncio.create_task(
@@ -149,6 +171,4 @@ async def run(settings: config.Settings, *, kubeconfig: str | None, in_cluster: 
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await runner.cleanup()
         await prober.aclose()

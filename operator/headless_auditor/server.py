@@ -1,8 +1,14 @@
-"""The HTTP endpoints of the operator: ``/metrics`` for Prometheus and ``/healthz`` for liveness."""
+"""The HTTP endpoints of the operator: ``/metrics`` for Prometheus and ``/healthz`` for liveness.
+
+The server is bound first thing at start-up, before any login or watch: an address that cannot be
+bound (a port in use, an address not on this host, a privileged port) is a configuration error
+that stops the operator with one line (:class:`BindError`), not a traceback from inside kopf.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 
@@ -31,10 +37,37 @@ def application(
     return app
 
 
+class BindError(Exception):
+    """The server cannot listen on its address and port; the message says why, in one line."""
+
+    def __init__(self, address: str, port: int, reason: str) -> None:
+        super().__init__(f"cannot serve metrics on {endpoint(address, port)}: {reason}")
+        self.address = address
+        self.port = port
+        self.reason = reason
+
+
+def endpoint(address: str, port: int) -> str:
+    """``address:port``, with an IPv6 address in brackets."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def bind_reason(error: OSError) -> str:
+    """Why a bind failed, as the C library says it: ``address already in use``."""
+    if error.errno is not None:
+        return os.strerror(error.errno).lower()
+    return str(error)
+
+
 async def serve(app: web.Application, address: str, port: int) -> web.AppRunner:
+    """Listen on ``address:port``; :class:`BindError` when that is not possible."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, address, port).start()
+    try:
+        await web.TCPSite(runner, address, port).start()
+    except OSError as error:
+        await runner.cleanup()
+        raise BindError(address, port, bind_reason(error)) from error
     return runner
 
 
