@@ -1,17 +1,36 @@
-"""The HeadlessServiceAudit report object for one Service, from an audit (pure)."""
+"""The HeadlessServiceAudit report object for one Service, from an audit (pure).
+
+Also whether report objects can be written at all: the operator runs without its CRD (the
+Deployment applied without ``crds/``, ``helm install --skip-crds``), auditing and writing the
+Service conditions, Events and metrics as usual. The one LIST of the report objects made at start
+tells: 404 means the CRD is not installed (:func:`after_listing` decides what that changes and
+what to say, once); the operator then skips report writes and repeats that LIST at each sweep
+until it answers. A CRD deleted while the operator runs is not looked for.
+"""
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime
+import enum
+import logging
 from collections.abc import Sequence
 from typing import Any
 
-from headless_auditor import audit, conditions, verdict
+from headless_auditor import audit, conditions, kubeapi, verdict
 
-API_VERSION = "headless-auditor.io/v1alpha1"
+GROUP = "headless-auditor.io"
+API_VERSION = f"{GROUP}/v1alpha1"
 KIND = "HeadlessServiceAudit"
 PLURAL = "headlessserviceaudits"
+CRD = f"{PLURAL}.{GROUP}"
+INSTALL_CRD = "kubectl apply --server-side -f charts/headless-auditor/crds/"
+CRD_MISSING = (
+    f"the {KIND} CRD ({CRD}) is not installed: reports are not written until it is (Service "
+    f'conditions, Events and metrics are); install it with "{INSTALL_CRD}" (helm install does this)'
+)
+CRD_INSTALLED = f"the {KIND} CRD ({CRD}) is installed now: reports are written from now on"
 
 
 def path(namespace: str, name: str, *, status: bool = False) -> str:
@@ -114,3 +133,44 @@ def same_content(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
 
 def _without_time(report_status: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in report_status.items() if k != "lastAuditTime"}
+
+
+class Availability(enum.Enum):
+    """Whether report objects can be written, as the last LIST of them told."""
+
+    NOT_LISTED = "not listed"
+    """Not listed yet (the first audit lists them)."""
+    INSTALLED = "installed"
+    """The LIST answered: the CRD is there."""
+    MISSING = "missing"
+    """The LIST answered 404: the CRD is not installed. Reports are not written, and the LIST is
+    repeated at each sweep until it answers."""
+    UNLISTED = "unlisted"
+    """The LIST failed otherwise (RBAC, the API server): each report is written once more."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AfterListing:
+    """What a LIST of the report objects changes, and what to log about it (once)."""
+
+    availability: Availability
+    message: str | None = None
+    level: int = logging.WARNING
+
+
+def after_listing(before: Availability, error: Exception | None) -> AfterListing:
+    """The availability after a LIST that succeeded (``error`` None) or failed with ``error``.
+
+    Only a change is told: a CRD still missing at the next sweep says nothing again. Another
+    error while the CRD is known missing leaves it missing, to be asked again at the next sweep."""
+    missing = before is Availability.MISSING
+    if error is None:
+        message = CRD_INSTALLED if missing else None
+        return AfterListing(Availability.INSTALLED, message, logging.INFO)
+    if isinstance(error, kubeapi.ApiError) and error.status == 404:
+        return AfterListing(Availability.MISSING, None if missing else CRD_MISSING)
+    if missing:
+        message = f"cannot tell whether the {KIND} CRD is installed now (asked again): {error}"
+        return AfterListing(Availability.MISSING, message)
+    message = f"cannot list the report objects, so each is written once more: {error}"
+    return AfterListing(Availability.UNLISTED, message)

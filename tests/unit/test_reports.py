@@ -1,16 +1,19 @@
-"""reports: the HeadlessServiceAudit status from an audit, and when two statuses are the same."""
+"""reports: the HeadlessServiceAudit status from an audit, when two statuses are the same, and
+what a LIST of the reports tells about their CRD."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
 import json
+import logging
+import pathlib
 from typing import Any
 
 import pytest
 from builders import T0, answer, q
 
-from headless_auditor import audit, conditions, lint, records, reports, verdict
+from headless_auditor import audit, conditions, kubeapi, lint, records, reports, verdict
 
 VIP = records.DNSServer("10.96.0.10", 53, role="service")
 R1 = records.DNSServer("172.18.0.2", 53)
@@ -216,3 +219,76 @@ def test_skeleton_is_owned_by_its_service() -> None:
         {"apiVersion": "v1", "kind": "Service", "name": "nginx", "uid": "uid-1"}
     ]
     assert "status" not in body
+
+
+# -- whether reports can be written (the CRD) -------------------------------------------------
+
+A = reports.Availability
+NO_CRD = kubeapi.ApiError(404, "Not Found", "404 page not found")
+FORBIDDEN = kubeapi.ApiError(403, "Forbidden", "cannot list headlessserviceaudits")
+DOWN = kubeapi.ClusterUnreachableError("connection refused")
+CANNOT_LIST = "cannot list the report objects, so each is written once more: "
+
+
+@pytest.mark.parametrize(
+    ("before", "error", "after", "message", "level"),
+    [
+        pytest.param(A.NOT_LISTED, None, A.INSTALLED, None, logging.INFO, id="start-installed"),
+        pytest.param(
+            A.NOT_LISTED, NO_CRD, A.MISSING, reports.CRD_MISSING, logging.WARNING, id="start-404"
+        ),
+        pytest.param(
+            A.NOT_LISTED,
+            FORBIDDEN,
+            A.UNLISTED,
+            CANNOT_LIST + str(FORBIDDEN),
+            logging.WARNING,
+            id="start-403",
+        ),
+        pytest.param(
+            A.NOT_LISTED,
+            DOWN,
+            A.UNLISTED,
+            CANNOT_LIST + str(DOWN),
+            logging.WARNING,
+            id="start-down",
+        ),
+        pytest.param(A.MISSING, NO_CRD, A.MISSING, None, logging.WARNING, id="still-404-silent"),
+        pytest.param(
+            A.MISSING, None, A.INSTALLED, reports.CRD_INSTALLED, logging.INFO, id="appeared"
+        ),
+        pytest.param(
+            A.MISSING,
+            DOWN,
+            A.MISSING,
+            "cannot tell whether the HeadlessServiceAudit CRD is installed now (asked again): "
+            + str(DOWN),
+            logging.WARNING,
+            id="recheck-down",
+        ),
+    ],
+)
+def test_after_listing(
+    before: reports.Availability,
+    error: Exception | None,
+    after: reports.Availability,
+    message: str | None,
+    level: int,
+) -> None:
+    assert reports.after_listing(before, error) == reports.AfterListing(after, message, level)
+
+
+def test_the_crd_messages_say_what_to_install() -> None:
+    assert reports.CRD == "headlessserviceaudits.headless-auditor.io"
+    assert reports.CRD_MISSING == (
+        "the HeadlessServiceAudit CRD (headlessserviceaudits.headless-auditor.io) is not "
+        "installed: reports are not written until it is (Service conditions, Events and metrics "
+        'are); install it with "kubectl apply --server-side -f charts/headless-auditor/crds/" '
+        "(helm install does this)"
+    )
+
+
+def test_the_install_command_names_the_charts_crd_directory() -> None:
+    root = pathlib.Path(__file__).resolve().parents[2]
+    directory = reports.INSTALL_CRD.rpartition(" -f ")[2]
+    assert (root / directory / f"{reports.CRD}.yaml").is_file()
