@@ -6,6 +6,10 @@ grace window requests another when the window ends, and a periodic sweep audits 
 catch drift inside DNS that no API event shows. An audit is idempotent: it writes our conditions,
 the report object and Events only when they differ from what is already there.
 
+Without the HeadlessServiceAudit CRD (the start-up LIST of the reports answers 404) the audits go
+on and write conditions, Events and metrics; report writes are skipped, not attempted and failed,
+and each sweep repeats that one LIST until the CRD is there (see :func:`reports.after_listing`).
+
 The watched objects come from kopf indexes (see :mod:`handlers`), read through :class:`Sources`.
 """
 
@@ -100,8 +104,10 @@ class Auditor:
         self.metrics = meters
         self.read_corefile = corefile_reader
         self.read_reports = reports_reader
-        """The status of the report objects already there, by key: listed once, on first use."""
+        """The status of the report objects already there, by key: listed once, on first use
+        (and at each sweep while their CRD is missing)."""
         self._reports_at_start: asyncio.Future[dict[Key, dict[str, Any]]] | None = None
+        self.report_availability = reports.Availability.NOT_LISTED
         self.clock = clock
         self.sources: Sources | None = None
         self.attached = asyncio.Event()
@@ -162,6 +168,7 @@ class Auditor:
 
     async def sweep(self) -> None:
         """Refresh the Corefile, then audit every Service in scope."""
+        await self.recheck_reports()  # before ``started``: this sweep's audits see the answer
         started = time.monotonic()
         await self.refresh_corefile()
         keys = [k for k in self._all_keys() if self.in_scope(k)]
@@ -309,7 +316,10 @@ class Auditor:
         status = reports.status(result, current, self.clock())
         old = memory.report
         if old is None:  # the first audit since start: the report found then, if any
-            old = memory.report = (await self._existing_reports()).pop(key, None)
+            found = await self._existing_reports()
+            if self.report_availability is reports.Availability.MISSING:
+                return  # no CRD: nothing to write to (told once; each sweep looks again)
+            old = memory.report = found.pop(key, None)
             memory.report_written_at = time.monotonic() if old is not None else 0.0
         fresh = time.monotonic() - memory.report_written_at < REPORT_REFRESH_SECONDS
         if reports.same_content(old, status) and fresh:
@@ -325,14 +335,23 @@ class Auditor:
             self._reports_at_start = asyncio.ensure_future(self._list_reports())
         return await asyncio.shield(self._reports_at_start)
 
+    async def recheck_reports(self) -> None:
+        """While the CRD is known missing: the start-up LIST of the reports, once more."""
+        if self.report_availability is reports.Availability.MISSING:
+            self._reports_at_start = asyncio.ensure_future(self._list_reports())
+            await asyncio.shield(self._reports_at_start)
+
     async def _list_reports(self) -> dict[Key, dict[str, Any]]:
+        found: Mapping[Key, Mapping[str, Any]] = {}
+        error: Exception | None = None
         try:
             found = await asyncio.to_thread(self.read_reports)
-        except Exception as error:
-            logger.warning(
-                "cannot list the report objects, so each is written once more: %s", error
-            )
-            return {}
+        except Exception as failure:
+            error = failure
+        after = reports.after_listing(self.report_availability, error)
+        self.report_availability = after.availability
+        if after.message is not None:
+            logger.log(after.level, "%s", after.message)
         return {key: dict(report) for key, report in found.items()}
 
     async def _condition_events(

@@ -57,7 +57,9 @@ def live_corefile(kube: kubeapi.Kube) -> corefile.CorefileOptions:
 
 
 def existing_reports(kube: kubeapi.Kube) -> dict[inventory.Key, dict[str, Any]]:
-    """The status of every report object in the cluster, by its Service's key (one LIST)."""
+    """The status of every report object in the cluster, by its Service's key (one LIST).
+
+    Raises :class:`kubeapi.ApiError` 404 when the HeadlessServiceAudit CRD is not installed."""
     found = kube.list(f"/apis/{reports.API_VERSION}/{reports.PLURAL}")
     return {inventory.key_of(item): dict(item.get("status") or {}) for item in found}
 

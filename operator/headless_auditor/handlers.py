@@ -7,7 +7,9 @@ alone, so it watches, indexes, and does its periodic work in its own loop (:mod:
 
 Our own report objects are not watched: the auditor is their only writer, so it lists them once
 at start (:func:`gather.existing_reports`) and remembers what it wrote. Watching them cost kopf's
-per-event machinery three events per Service in a first sweep (listing, creation, status).
+per-event machinery three events per Service in a first sweep (listing, creation, status), and
+a watch of a CRD that is not installed would fail; without the CRD the auditor repeats that one
+LIST at each sweep instead, until it answers (:func:`reports.after_listing`).
 
 Everything registers on a registry handed in by the caller: nothing happens at import.
 """

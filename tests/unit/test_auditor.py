@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import datetime
 import json
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -32,6 +33,7 @@ from headless_auditor import (
     metrics,
     probe,
     records,
+    reports,
     writers,
 )
 
@@ -902,3 +904,136 @@ async def test_reports_that_cannot_be_listed_are_written_once_more(
     assert len(restarted.writer.reports) == 1  # once more, then remembered
     assert restarted.writer.conditions == []
     assert "cannot list the report objects" in caplog.text
+
+
+# -- without the HeadlessServiceAudit CRD -------------------------------------------------------
+
+NO_CRD = kubeapi.ApiError(404, "Not Found", "404 page not found")
+
+
+class CrdCluster(writers.RecordingWriter):
+    """A writer and a reports reader over a cluster where the CRD is installed or not: without
+    it, the LIST and every report write answer 404 (as the API server does); both are counted."""
+
+    def __init__(self, *, installed: bool = False) -> None:
+        super().__init__()
+        self.installed = installed
+        self.lists = 0
+        self.report_attempts = 0
+
+    def read_reports(self) -> dict[Key, dict[str, Any]]:
+        self.lists += 1
+        if not self.installed:
+            raise NO_CRD
+        return {}
+
+    async def apply_report(
+        self, namespace: str, name: str, service_uid: str, status: Mapping[str, Any]
+    ) -> None:
+        self.report_attempts += 1
+        if not self.installed:
+            raise NO_CRD
+        await super().apply_report(namespace, name, service_uid, status)
+
+
+def without_crd(sources: DictSources) -> tuple[Harness, CrdCluster]:
+    cluster = CrdCluster(installed=False)
+    h = make(sources, writer=cluster)
+    h.loop.read_reports = cluster.read_reports
+    return h, cluster
+
+
+def crd_records(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
+    return [(r.levelno, r.getMessage()) for r in caplog.records if "CRD" in r.getMessage()]
+
+
+async def test_without_the_crd_audits_go_on_and_no_report_is_attempted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="headless_auditor")
+    h, cluster = without_crd(nginx_sources())
+    await h.loop.audit_key(KEY)
+    h.sources.slices_of[KEY] = [slice_body(web_2_ready=False)]
+    await h.loop.sweep()
+    await h.loop.audit_key(KEY, requested=True)
+    await h.loop.sweep()
+    # conditions, Events and metrics as usual
+    assert len(h.conditions_written()) == 2
+    assert statuses(h.conditions_written()[-1])[PODS][0] == "False"
+    assert "PodNamesResolvableFalse" in [reason for _, _, reason, _ in h.writer.events]
+    assert h.value("writes_total", kind="service_status") == 2
+    assert h.value("writes_total", kind="event") == len(h.writer.events)
+    assert h.value("audits_total", state="Consistent") == 1
+    # no report written, none attempted, no retry scheduled, one warning and nothing else
+    assert (cluster.report_attempts, h.writer.reports) == (0, [])
+    assert h.value("writes_total", kind="report") is None
+    assert h.due_in() is None
+    assert crd_records(caplog) == [(logging.WARNING, reports.CRD_MISSING)]
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == [
+        r for r in caplog.records if "CRD" in r.getMessage()
+    ]
+    assert h.loop.report_availability is reports.Availability.MISSING
+    assert cluster.lists == 3  # the start-up LIST, then once per sweep
+
+
+async def test_a_crd_installed_later_is_noticed_by_the_next_sweep(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="headless_auditor")
+    other = ("default", "other")
+    sources = nginx_sources()
+    sources.services[other] = service_body("other", uid="uid-other")
+    h, cluster = without_crd(sources)
+    await h.loop.sweep()
+    await h.loop.sweep()
+    assert (cluster.report_attempts, len(h.writer.conditions)) == (0, 2)
+    cluster.installed = True
+    await h.loop.audit_key(KEY, requested=True)  # between sweeps: unchanged, nothing to do
+    assert cluster.report_attempts == 0
+    await h.loop.sweep()
+    assert {(ns, name) for ns, name, _ in h.writer.reports} == {KEY, other}
+    assert h.value("writes_total", kind="report") == 2
+    assert crd_records(caplog) == [
+        (logging.WARNING, reports.CRD_MISSING),
+        (logging.INFO, reports.CRD_INSTALLED),
+    ]
+    lists = cluster.lists
+    await h.loop.sweep()  # installed: no more LISTs, no more writes, nothing more said
+    assert (cluster.lists, cluster.report_attempts) == (lists, 2)
+    assert len(crd_records(caplog)) == 2
+    assert len(h.writer.conditions) == 2
+
+
+async def test_a_recheck_that_fails_otherwise_keeps_the_crd_missing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h, cluster = without_crd(nginx_sources())
+    await h.loop.sweep()
+
+    def unreachable() -> dict[Key, dict[str, Any]]:
+        raise kubeapi.ClusterUnreachableError("GET /apis/...: connection refused")
+
+    h.loop.read_reports = unreachable
+    await h.loop.sweep()
+    assert h.loop.report_availability is reports.Availability.MISSING
+    assert cluster.report_attempts == 0
+    h.loop.read_reports = cluster.read_reports
+    cluster.installed = True
+    await h.loop.sweep()
+    assert len(h.writer.reports) == 1
+
+
+async def test_a_list_that_fails_otherwise_is_not_repeated() -> None:
+    h = make(nginx_sources())
+    reads: list[int] = []
+
+    def forbidden() -> dict[Key, dict[str, Any]]:
+        reads.append(1)
+        raise kubeapi.ApiError(403, "Forbidden", "cannot list headlessserviceaudits")
+
+    h.loop.read_reports = forbidden
+    await h.loop.sweep()
+    await h.loop.sweep()
+    assert len(reads) == 1
+    assert h.loop.report_availability is reports.Availability.UNLISTED
+    assert len(h.writer.reports) == 1
