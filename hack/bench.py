@@ -183,6 +183,8 @@ class BenchCluster:
             "HEADLESS_AUDITOR_STATE": str(STATE),
             "HEADLESS_AUDITOR_COREDNS_ADDRESSES": " ".join(ADDRESSES),
             "HEADLESS_AUDITOR_KUBE_AUDIT_POLICY": str(self.policy),
+            # fake pods at scale only: one real node per machine, and it is the e2e cluster's
+            "HEADLESS_AUDITOR_REAL_NODE": "0",
         }
         self.env: dict[str, str] = {}
         self.audit_log = STATE / "kwok" / "clusters" / "headless-auditor" / "logs" / "audit.log"

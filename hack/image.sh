@@ -4,6 +4,10 @@
 #   hack/image.sh base    a Debian bookworm base with python3 (debootstrap + docker import),
 #                         made once and cached as an image and a tarball
 #   hack/image.sh build   wheelhouse from the locked versions, then `docker build` (default)
+#   hack/image.sh node    build, then import the image into the local cluster's real node
+#                         (`docker save` | containerd; IMAGE defaults to
+#                         localhost/headless-auditor:dev there, the name the demo installs)
+#   hack/image.sh import  only the import (the image is built)
 #
 # Environment: IMAGE (headless-auditor:dev), BASE_IMAGE (the local base; set it to
 # python:3.11-slim-bookworm on a machine that can pull), HEADLESS_AUDITOR_CACHE.
@@ -11,6 +15,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${HEADLESS_AUDITOR_CACHE:-$HOME/.cache/headless-auditor}
+IMAGE_SET=${IMAGE:-}
 IMAGE=${IMAGE:-headless-auditor:dev}
 LOCAL_BASE=headless-auditor-base:bookworm-python3
 BASE_IMAGE=${BASE_IMAGE:-$LOCAL_BASE}
@@ -21,7 +26,10 @@ ensure_docker() {
   command -v dockerd >/dev/null || { log "no Docker engine: apt-get install docker.io"; exit 1; }
   log "starting dockerd (log: $CACHE/dockerd.log)"
   mkdir -p "$CACHE"
-  setsid dockerd >>"$CACHE/dockerd.log" 2>&1 </dev/null &
+  # Builds need no network and the tests run containers on the host network: no bridge and no
+  # iptables rules (Docker's would set the FORWARD policy to DROP, cutting the real node's pods
+  # off from each other).
+  setsid dockerd --bridge=none --iptables=false --ip6tables=false --ip-forward=false >>"$CACHE/dockerd.log" 2>&1 </dev/null &
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && return; sleep 0.5; done
   log "dockerd did not start"; tail -n 20 "$CACHE/dockerd.log" >&2; exit 1
 }
@@ -70,9 +78,21 @@ build() {
   docker image ls "$IMAGE" --format '{{.Repository}}:{{.Tag}} {{.Size}}'
 }
 
+# import_node: the image in the real node's containerd, where pods with imagePullPolicy Never
+# find it (the cluster must be up).
+import_node() {
+  local archive; archive=$(mktemp --suffix=.tar)
+  docker save -o "$archive" "$IMAGE"
+  "$ROOT/hack/node.sh" import "$archive"
+  rm -f "$archive"
+  log "imported $IMAGE into the real node"
+}
+
 case "${1:-build}" in
   base) base ;;
   wheels) wheels ;;
   build) build ;;
-  *) echo "usage: $0 [base|wheels|build]" >&2; exit 2 ;;
+  node) IMAGE=${IMAGE_SET:-localhost/headless-auditor:dev}; build; import_node ;;
+  import) IMAGE=${IMAGE_SET:-localhost/headless-auditor:dev}; import_node ;;
+  *) echo "usage: $0 [base|wheels|build|node|import]" >&2; exit 2 ;;
 esac

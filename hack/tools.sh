@@ -136,7 +136,9 @@ go_install() {
 install_go_tools() {
   build_kubernetes
   build_etcd
-  go_install coredns "$COREDNS_VERSION" "github.com/coredns/coredns@$COREDNS_VERSION" coredns
+  # Static, as CoreDNS's own releases are: the same binary runs on the host and, as the image
+  # localhost/coredns, in the real node's pods (an image without a libc).
+  CGO_ENABLED=0 go_install coredns "$COREDNS_VERSION-static" "github.com/coredns/coredns@$COREDNS_VERSION" coredns
   local kwok_ld="-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
   go_install kwok "$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" kwok -- "$kwok_ld"
   go_install kwokctl "$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION" kwokctl -- "$kwok_ld"
@@ -178,19 +180,19 @@ print_versions() {
   "$BIN/kube-apiserver" --version
   "$BIN/kube-controller-manager" --version
   "$BIN/kube-scheduler" --version
-  "$BIN/kubectl" version --client 2>/dev/null | head -n 1
+  "$BIN/kubectl" version --client 2>/dev/null | sed -n 1p
   "$BIN/kubelet" --version
   "$BIN/kube-proxy" --version
-  "$BIN/etcd" --version | head -n 1
-  "$BIN/coredns" -version | head -n 1
+  "$BIN/etcd" --version | sed -n 1p
+  "$BIN/coredns" -version | sed -n 1p
   "$BIN/kwok" --version
   "$BIN/kwokctl" --version
   "$BIN/helm" version --short
-  prometheus --version 2>&1 | head -n 1
-  promtool --version 2>&1 | head -n 1
-  dnsperf -h 2>&1 | grep -i version | head -n 1 || true
+  prometheus --version 2>&1 | sed -n 1p
+  promtool --version 2>&1 | sed -n 1p
+  dnsperf -h 2>&1 | grep -i version | sed -n 1p || true
   docker --version
-  dig -v 2>&1 | head -n 1
+  dig -v 2>&1 | sed -n 1p
 }
 
 case "${1:-all}" in

@@ -29,7 +29,8 @@ class Cluster:
 
     @property
     def dns_servers(self) -> tuple[str, ...]:
-        return tuple(self.env["HEADLESS_AUDITOR_DNS_SERVERS"].split(","))
+        """The loopback CoreDNS processes the kwok tier asks (the real node's are pods)."""
+        return tuple(self.env["HEADLESS_AUDITOR_LOOPBACK_DNS_SERVERS"].split(","))
 
     @property
     def domain(self) -> str:
@@ -37,9 +38,18 @@ class Cluster:
 
     @property
     def process_env(self) -> dict[str, str]:
-        """os.environ plus the cluster's variables, for child processes."""
+        """os.environ plus the cluster's variables, for child processes of the kwok tier: an
+        operator or `check` started with it asks the loopback CoreDNS processes."""
+        merged = self.plain_env
+        merged["HEADLESS_AUDITOR_DNS_SERVERS"] = ",".join(self.dns_servers)
+        return merged
+
+    @property
+    def plain_env(self) -> dict[str, str]:
+        """os.environ plus KUBECONFIG and the tools, with no DNS server configured."""
         merged = dict(os.environ)
         merged.update(self.env)
+        merged.pop("HEADLESS_AUDITOR_DNS_SERVERS", None)
         merged["PATH"] = f"{self.env['HEADLESS_AUDITOR_TOOLS_BIN']}:{os.environ['PATH']}"
         return merged
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import re
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.e2e import cluster as cl
-from tests.e2e import extra_coredns, operator_proc
+from tests.e2e import extra_coredns, operator_proc, realnode
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +46,32 @@ def crds(cluster: cl.Cluster) -> None:
         "--timeout=60s",
         "crd/headlessserviceaudits.headless-auditor.io",
     )
+
+
+@pytest.fixture(scope="session")
+def image() -> str:
+    """The operator image, built once with hack/image.sh (local Debian base, locked wheels)."""
+    _image_script("build")
+    return realnode.IMAGE
+
+
+@pytest.fixture(scope="session")
+def node_image(cluster: cl.Cluster, image: str) -> str:
+    """The operator image imported into the real node's containerd (pods never pull it)."""
+    _image_script("import")
+    return image
+
+
+def _image_script(action: str) -> None:
+    proc = subprocess.run(
+        [str(cl.ROOT / "hack" / "image.sh"), action],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "IMAGE": realnode.IMAGE},
+        timeout=1800,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 @pytest.fixture

@@ -207,3 +207,12 @@ def test_operator_as_the_chart_service_account(
     text = log.read_text()
     assert "Forbidden" not in text, text[-3000:]
     assert " 403 " not in text, text[-3000:]
+
+
+def test_pinned_helm_knows_its_version_and_a_current_kubernetes(cluster: cl.Cluster) -> None:
+    version = delivery.helm(cluster, "version", "--template", "{{.Version}}").stdout
+    assert version == "v3.21.4", version
+    # No --kube-version: helm assumes the Kubernetes it was built for, which the chart's
+    # kubeVersion constraint (>=1.28) must accept, as it does for a released helm.
+    rendered = delivery.helm(cluster, "template", "t", str(delivery.CHART)).stdout
+    assert "kind: Deployment" in rendered

@@ -8,7 +8,6 @@ and _PORT set. Host networking lets it reach the API server and CoreDNS on loopb
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 
@@ -18,8 +17,6 @@ from tests import poll
 from tests.e2e import cluster as cl
 from tests.e2e import delivery, operator_proc, workloads
 
-IMAGE = "headless-auditor:e2e"
-
 
 def docker(*args: str, check: bool = True, timeout: float = 120) -> str:
     proc = subprocess.run(
@@ -28,21 +25,6 @@ def docker(*args: str, check: bool = True, timeout: float = 120) -> str:
     if check and proc.returncode != 0:
         raise RuntimeError(f"docker {' '.join(args)} failed: {proc.stderr}")
     return proc.stdout
-
-
-@pytest.fixture(scope="session")
-def image() -> str:
-    """The image, built with hack/image.sh (local Debian base; wheelhouse from the locks)."""
-    proc = subprocess.run(
-        [str(cl.ROOT / "hack" / "image.sh"), "build"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "IMAGE": IMAGE},
-        timeout=1800,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return IMAGE
 
 
 @pytest.fixture
