@@ -121,8 +121,17 @@ start_kube_dns() {
     -l kubernetes.io/service-name=kube-dns -o jsonpath='{.items[*].endpoints[*].addresses[0]}')"
 }
 
+# kube_dns_ready: two ready endpoints, and they and the Service IP answer (a Deployment's status
+# may be stale after a killed run; an answer is not).
 kube_dns_ready() {
-  [ "$(kubectl -n kube-system get deployment coredns -o jsonpath='{.status.readyReplicas}')" = 2 ]
+  local ips ip
+  ips=$(kubectl -n kube-system get endpointslices -l kubernetes.io/service-name=kube-dns -o \
+    jsonpath='{range .items[*].endpoints[?(@.conditions.ready==true)]}{.addresses[0]}{" "}{end}')
+  [ "$(wc -w <<<"$ips")" = 2 ] || return 1
+  for ip in $KUBE_DNS_IP $ips; do
+    dig +short +time=1 +tries=1 @"$ip" "kubernetes.default.svc.$CLUSTER_DOMAIN" |
+      grep -qxF "$KUBERNETES_SERVICE_IP" || return 1
+  done
 }
 
 # Without the real node (the benchmark's cluster): what the operator's discovery reads, with

@@ -97,9 +97,9 @@ import() {
 
 # --- network ----------------------------------------------------------------------------------
 
-# Host directories the kubelet and containerd create outside the state directory, whatever
-# their configuration says: removed again (when empty) if they did not exist before.
-HOST_DIRS=(/var/log/containers /run/containerd)
+# Host directories the kubelet, containerd and the CNI plugins create outside the state
+# directory, whatever their configuration says: removed again if they did not exist before.
+HOST_DIRS=(/var/log/containers /var/lib/kubelet /var/lib/cni /run/containerd /run/netns)
 
 # save_host: the sysctls we change and which HOST_DIRS exist, as they were before the node.
 save_host() {
@@ -122,7 +122,7 @@ restore_host() {
   while read -r kind key value; do
     case $kind in
       sysctl) echo "$value" >"/proc/sys/$key" ;;
-      absent) find "$key" -depth -type d -empty -delete 2>/dev/null || true ;;
+      absent) rm -rf "$key" ;;
     esac
   done <"$saved"
   rm -f "$saved"
@@ -297,6 +297,28 @@ delete_kubelet_chains() {
   done
 }
 
+# listening_sockets: the paths of every unix socket someone listens on.
+listening_sockets() { ss -xlnH | awk '{print $5}'; }
+
+# What the runtime keeps outside the state directory when its pods were not stopped cleanly: runc
+# state, shim sockets nobody listens on any more, the CNI plugins' cached results of our network
+# (and the loopback results of the same containers), the kubelet's log links to our pods.
+remove_runtime_leftovers() {
+  rm -rf /run/containerd/runc/k8s.io
+  local listening sock result id
+  listening=$(listening_sockets)
+  for sock in /run/containerd/s/* /var/lib/kubelet/device-plugins/kubelet.sock; do
+    [ -S "$sock" ] && ! grep -qxF "$sock" <<<"$listening" && rm -f "$sock"
+  done
+  for result in /var/lib/cni/results/headless-auditor-node-*; do
+    [ -e "$result" ] || continue
+    id=${result#/var/lib/cni/results/headless-auditor-node-}
+    rm -f "$result" "/var/lib/cni/results/cni-loopback-${id%-eth0}-lo"
+  done
+  find /var/log/containers -maxdepth 1 -type l -lname "$NODE_DIR/*" -delete 2>/dev/null || true
+  rmdir /run/containerd/runc /run/containerd/s /run/containerd 2>/dev/null || true
+}
+
 cleanup_leftovers() {
   kill_leftover_processes
   # Mounts: everything under the state dir (deepest first), and the pods' network namespaces.
@@ -316,9 +338,7 @@ cleanup_leftovers() {
   delete_our_rules
   kube-proxy --cleanup >/dev/null 2>&1 || true
   delete_kubelet_chains
-  rm -rf /run/containerd/runc/k8s.io
-  rmdir /run/containerd/runc /run/containerd/s /run/containerd 2>/dev/null || true
-  find /var/log/containers -maxdepth 1 -type l -lname "$NODE_DIR/*" -delete 2>/dev/null || true
+  remove_runtime_leftovers
   restore_host
 }
 

@@ -66,17 +66,18 @@ def _cgroups() -> list[str]:
     )
 
 
-def _paths() -> dict[str, list[str]]:
-    found = {}
+def _paths() -> list[str]:
+    """Each watched path that exists, and each entry in it."""
+    found = []
     for path in WATCHED_PATHS:
+        if os.path.lexists(path):
+            found.append(path)
         if os.path.isdir(path):
-            found[path] = sorted(os.listdir(path))
-        elif os.path.lexists(path):
-            found[path] = ["(file)"]
-    return found
+            found += [os.path.join(path, entry) for entry in os.listdir(path)]
+    return sorted(found)
 
 
-def snapshot() -> dict[str, object]:
+def snapshot() -> dict[str, list[str]]:
     return {
         "processes": processes(),
         "mounts": sorted(_run("findmnt", "-rn", "-o", "TARGET").split()),
@@ -89,21 +90,19 @@ def snapshot() -> dict[str, object]:
         "ip6tables": _iptables("ip6tables-save"),
         "cgroups": _cgroups(),
         "paths": _paths(),
-        "sysctls": {k: pathlib.Path("/proc/sys", k).read_text().strip() for k in SYSCTLS},
+        "sysctls": [f"{k}={pathlib.Path('/proc/sys', k).read_text().strip()}" for k in SYSCTLS],
     }
 
 
-def differences(before: dict[str, object], after: dict[str, object]) -> dict[str, object]:
+def differences(
+    before: dict[str, list[str]], after: dict[str, list[str]]
+) -> dict[str, dict[str, list[str]]]:
     """What ``after`` has that ``before`` had not, or the other way round, per kind."""
-    diff: dict[str, object] = {}
+    diff = {}
     for key, old in before.items():
-        new = after[key]
-        if isinstance(old, list) and isinstance(new, list):
-            added, removed = sorted(set(new) - set(old)), sorted(set(old) - set(new))
-            if added or removed:
-                diff[key] = {"left behind": added, "gone": removed}
-        elif old != new:
-            diff[key] = {"before": old, "after": new}
+        added, removed = sorted(set(after[key]) - set(old)), sorted(set(old) - set(after[key]))
+        if added or removed:
+            diff[key] = {"left behind": added, "gone": removed}
     return diff
 
 

@@ -50,7 +50,7 @@ def test_down_and_up_repeatedly_leave_nothing_behind(cluster: cl.Cluster) -> Non
     cl.run_script("up")
     fresh = cl.Cluster(cl.read_env(cl.STATE / "env"))
     answers_dns(fresh)
-    assert kube_dns_pods_ready(fresh)
+    poll.until(lambda: kube_dns_pods_ready(fresh), timeout=60, what="the CoreDNS pods Ready")
 
     cl.run_script("down")
     assert hoststate.differences(clean, hoststate.snapshot()) == {}

@@ -328,8 +328,13 @@ def test_helm_test_upgrade_and_uninstall(cluster, release) -> None:
     release.helm("uninstall", release.name, "--wait", "--timeout", "2m")
     selector = f"app.kubernetes.io/instance={release.name}"
     kinds = "deployments,replicasets,pods,services,serviceaccounts,configmaps,roles,rolebindings"
-    left = cluster.kubectl("get", kinds, "-A", "-l", selector, "-o", "name")
-    cluster_wide = cluster.kubectl(
-        "get", "clusterroles,clusterrolebindings", "-l", selector, "-o", "name"
-    )
-    assert (left + cluster_wide).split() == []
+
+    def left_behind() -> list[str]:
+        names = cluster.kubectl("get", kinds, "-A", "-l", selector, "-o", "name")
+        names += cluster.kubectl(
+            "get", "clusterroles,clusterrolebindings", "-l", selector, "-o", "name"
+        )
+        return names.split()
+
+    # The Deployment goes at once; its pod is garbage-collected and stops within its grace.
+    poll.until(lambda: left_behind() == [], timeout=60, what=f"nothing of {release.name} left")
