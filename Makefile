@@ -14,7 +14,7 @@ export PATH := $(TOOLS_BIN):$(CURDIR)/$(VENV)/bin:$(PATH)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-demo: venv tools ## the local cluster, the examples, the operator, and the audit on screen
+demo: venv tools ## the user's path: local cluster + real node, image, helm install, examples, verdicts on screen
 	hack/demo.sh
 
 tools: ## build/install the pinned cluster tools once (cached outside the repo)
@@ -32,7 +32,7 @@ venv: $(VENV)/.installed ## the Python environment (locked versions)
 cluster-up: tools ## start the local cluster (a no-op when it runs)
 	hack/cluster.sh up
 
-cluster-down: ## stop the local cluster, leaving no process behind
+cluster-down: ## stop the local cluster, leaving nothing behind on the machine
 	hack/cluster.sh down
 
 cluster-status: ## tell whether the local cluster answers
@@ -49,13 +49,13 @@ unit: venv ## the unit tier (no cluster)
 e2e: venv tools ## the e2e tier (starts the local cluster if it is not running)
 	pytest tests/e2e
 
-test: venv tools lint ## everything CI runs: lint, unit and e2e tiers
+test: venv tools lint ## the whole suite: lint, unit, e2e (kwok tier) and real-node tiers
 	pytest tests
 
 bench: venv tools ## the benchmark (issue 7) on its own cluster (.bench-cluster/, not part of test); BENCH_ARGS=...
 	time $(VENV)/bin/python hack/bench.py $(BENCH_ARGS)
 
-image: venv ## build the operator image on the local Docker engine (IMAGE=headless-auditor:dev)
+image: venv ## build the operator image on the local Docker engine (IMAGE=headless-auditor:dev; hack/image.sh node also imports it into the real node)
 	hack/image.sh build
 
 manifests: venv ## regenerate deploy/ from the chart (the one source of truth)

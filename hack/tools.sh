@@ -63,9 +63,13 @@ build_wrapped() {
     local start=$SECONDS
     go build -mod=mod -trimpath -ldflags "-s -w $ldflags" -o out/ "${pkgs[@]}" &
     local pid=$!
+    local next=$((SECONDS + 30))
     while kill -0 "$pid" 2>/dev/null; do
-      sleep 30 & wait $! || true
-      kill -0 "$pid" 2>/dev/null && log "$name: still building ($((SECONDS - start)) s)"
+      sleep 1 & wait $! || true
+      if [ $SECONDS -ge $next ] && kill -0 "$pid" 2>/dev/null; then
+        log "$name: still building ($((SECONDS - start)) s)"
+        next=$((SECONDS + 30))
+      fi
     done
     wait "$pid"
     log "$name: built in $((SECONDS - start)) s"

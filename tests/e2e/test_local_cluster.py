@@ -1,0 +1,90 @@
+"""Issue 11: the README's hand-run path on the local cluster.
+
+`make cluster-up`, `source .cluster/env`, `headless-auditor run`: the operator binds its default
+metrics port (nothing of the cluster holds 8080), finds its CRD (cluster-up installs it), and
+discovers the kube-dns Service IP and both CoreDNS pods with no DNS server configured.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from tests import poll
+from tests.e2e import cluster as cl
+from tests.e2e import realnode as rn
+
+DEFAULT_PORT = 8080
+
+
+def listeners_on(port: int) -> list[str]:
+    out = subprocess.run(
+        ["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True
+    ).stdout
+    return out.splitlines()
+
+
+def test_nothing_of_the_cluster_holds_the_operators_default_port(cluster: cl.Cluster) -> None:
+    assert listeners_on(DEFAULT_PORT) == []
+
+
+def test_cluster_up_installs_the_crd(cluster: cl.Cluster) -> None:
+    crd = cluster.kubectl("get", "crd", "headlessserviceaudits.headless-auditor.io", "-o", "name")
+    assert crd.strip() == "customresourcedefinition.apiextensions.k8s.io/" + (
+        "headlessserviceaudits.headless-auditor.io"
+    )
+    cluster.kubectl("get", "hsa", "-A")
+
+
+@pytest.fixture
+def hand_run(cluster: cl.Cluster, namespace: str, tmp_path) -> Iterator[subprocess.Popen[bytes]]:
+    """`headless-auditor run` as the README shows it: .cluster/env only (limited to this test's
+    namespace, so it stays out of other tests' Services)."""
+    env = {**cluster.plain_env, "HEADLESS_AUDITOR_NAMESPACES": namespace}
+    env.pop("HEADLESS_AUDITOR_DNS_SERVERS", None)
+    log = (tmp_path / "operator.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "headless_auditor.cli", "run"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    yield process
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    log.close()
+
+
+def healthz() -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{DEFAULT_PORT}/healthz", timeout=2) as r:
+            return r.read().strip() == b"ok"
+    except OSError:
+        return False
+
+
+def test_hand_run_operator_discovers_kube_dns(cluster, namespace, hand_run) -> None:
+    rn.apply_example(cluster, "01-web.yaml", namespace)
+    rn.wait_ready(cluster, namespace, ["web-0", "web-1"])
+    poll.until(lambda: hand_run.poll() is None and healthz(), timeout=30, what="operator /healthz")
+    cluster.kubectl(
+        "wait", f"--for=condition={rn.DNS}", "svc/nginx", "-n", namespace, "--timeout=60s"
+    )
+    servers = poll.until(
+        lambda: cluster.get("hsa", "nginx", namespace).get("status", {}).get("servers"),
+        timeout=30,
+        what="the report",
+    )
+    vip = cluster.get("service", "kube-dns", "kube-system")["spec"]["clusterIP"]
+    pods = cluster.list("pods", "kube-system", "k8s-app=kube-dns")
+    assert sorted(s["address"] for s in servers) == sorted(
+        [f"{vip}:53", *(f"{p['status']['podIP']}:53" for p in pods)]
+    )
