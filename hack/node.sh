@@ -15,11 +15,11 @@
 # taint headless-auditor.io/real-node=true:NoSchedule, images localhost/toolbox:local (busybox:
 # sh, nslookup, httpd, nc, sleep), localhost/pause:local and localhost/coredns:<version>.
 #
-# Network containment: the bridge ${NODE_BRIDGE} (${NODE_POD_CIDR}) carries the pods; the mangle
-# table drops anything forwarded from the bridge to another interface or the other way round, the
-# CNI plugin masquerades nothing, and the Service range is routed onto the bridge, so a packet to
-# a Service IP that kube-proxy did not translate stays on this machine. Only loopback and the pods
-# on the bridge are ever reached.
+# Network containment (addresses in hack/cluster/addresses.sh): the bridge carries the pods; the
+# mangle table drops anything forwarded between the bridge and any other interface, the CNI plugin
+# masquerades nothing, the Service range and kwok's fake pod range are routed onto the bridge (a
+# packet kube-proxy did not translate stays on this machine), and the API server may reach no
+# kubelet port but the real node's. Only loopback and the pods on the bridge are ever reached.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -44,7 +44,7 @@ coredns_version() { "$BIN/coredns" -version | sed -n 's/^CoreDNS-/v/p'; }
 
 # --- images -----------------------------------------------------------------------------------
 
-# image_archive NAME KEY BUILD_FUNCTION: $IMAGES/NAME-KEY.tar, built once.
+# image_archive NAME KEY BUILD_FUNCTION REF ENTRYPOINT_JSON: $IMAGES/NAME-KEY.tar, built once.
 image_archive() {
   local tar=$IMAGES/$1-$2.tar
   if [ ! -f "$tar" ]; then
@@ -136,6 +136,7 @@ our_rule() {
 }
 
 network() {
+  require
   cleanup_leftovers
   save_host
   ip link add "$NODE_BRIDGE" type bridge
@@ -162,7 +163,9 @@ network() {
 delete_our_rules() {
   local table rule
   for table in mangle filter; do
-    while rule=$(iptables -t "$table" -S | grep -- "--comment $MARK" | head -n 1) && [ -n "$rule" ]; do
+    # awk reads all of iptables' output (no SIGPIPE under pipefail) and prints the first match.
+    while rule=$(iptables -t "$table" -S | awk -v m="--comment $MARK" 'index($0, m) && !n++') &&
+      [ -n "$rule" ]; do
       eval "iptables -t $table ${rule/-A /-D }"
     done
   done

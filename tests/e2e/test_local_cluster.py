@@ -7,6 +7,7 @@ discovers the kube-dns Service IP and both CoreDNS pods with no DNS server confi
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -88,3 +89,34 @@ def test_hand_run_operator_discovers_kube_dns(cluster, namespace, hand_run) -> N
     assert sorted(s["address"] for s in servers) == sorted(
         [f"{vip}:53", *(f"{p['status']['podIP']}:53" for p in pods)]
     )
+
+
+def test_the_real_node_contract(cluster: cl.Cluster) -> None:
+    """One real node (kubelet v1.36.3, containerd), labelled and tainted; kwok plays only the
+    nodes it made; only pods that tolerate the taint run on the real node."""
+    listed = json.loads(cluster.kubectl("get", "nodes", "-o", "json"))["items"]
+    nodes = {n["metadata"]["name"]: n for n in listed}
+    real = [name for name, n in nodes.items() if n["metadata"]["labels"].get(rn.LABEL) == "true"]
+    assert real == ["real-node"]
+    node = nodes["real-node"]
+    assert {"key": rn.LABEL, "value": "true", "effect": "NoSchedule"} in [
+        {k: t[k] for k in ("key", "value", "effect")} for t in node["spec"].get("taints", [])
+    ]
+    info = node["status"]["nodeInfo"]
+    assert info["kubeletVersion"] == "v1.36.3"
+    assert info["containerRuntimeVersion"].startswith("containerd://1.6")
+    assert "kwok.x-k8s.io/node" not in node["metadata"].get("annotations", {})
+    fakes = [n for name, n in nodes.items() if name != "real-node"]
+    assert len(fakes) == 2
+    assert all(n["metadata"]["annotations"]["kwok.x-k8s.io/node"] == "fake" for n in fakes)
+
+    pods = json.loads(
+        cluster.kubectl(
+            "get", "pods", "-A", "--field-selector=spec.nodeName=real-node", "-o", "json"
+        )
+    )["items"]
+    assert pods, "kube-dns runs there at least"
+    for pod in pods:
+        assert any(t.get("key") == rn.LABEL for t in pod["spec"].get("tolerations", [])), pod[
+            "metadata"
+        ]["name"]

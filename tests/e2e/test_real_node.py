@@ -136,6 +136,7 @@ def test_failing_probe_fails_pod_names_only_then_recovers(cluster, release, spac
     elapsed = time.monotonic() - started
     assert "web-1" in failed["message"], failed
     bound = grace_seconds(cluster) + 2
+    print(f"probe failed -> PodNamesResolvable False in {elapsed:.2f} s (bound {bound:.0f} s)")
     assert elapsed <= bound, f"PodNamesResolvable False after {elapsed:.1f}s (bound {bound}s)"
 
     rn.set_probe(cluster, ns, "web-1", passing=True)
