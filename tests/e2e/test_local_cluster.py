@@ -120,3 +120,37 @@ def test_the_real_node_contract(cluster: cl.Cluster) -> None:
         assert any(t.get("key") == rn.LABEL for t in pod["spec"].get("tolerations", [])), pod[
             "metadata"
         ]["name"]
+
+
+CRD = "headlessserviceaudits.headless-auditor.io"
+
+
+@pytest.mark.disruptive
+def test_operator_without_its_crd_says_so_once_and_writes_conditions(
+    cluster: cl.Cluster, namespace: str, start_operator
+) -> None:
+    """The CRD is deleted (every report with it), so this runs with the disruptive tests."""
+    cluster.kubectl("delete", "crd", CRD, "--wait=true", "--timeout=60s")
+    try:
+        rn.apply_example(cluster, "01-web.yaml", namespace)
+        op = start_operator(sweep_interval=1)
+        rn.wait_condition(cluster, namespace, "nginx", rn.DNS, "True")
+        op.wait_sweeps(2)
+        assert (
+            op.log.read_text().count(
+                "CRD (headlessserviceaudits.headless-auditor.io) is not installed"
+            )
+            == 1
+        )
+        assert "Traceback" not in op.log.read_text()
+    finally:
+        cluster.kubectl(
+            "apply", "--server-side", "-f", str(cl.ROOT / "charts/headless-auditor/crds")
+        )
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD}", "--timeout=60s")
+    poll.until(
+        lambda: cluster.kubectl("get", "hsa", "nginx", "-n", namespace, "-o", "name", check=False),
+        timeout=30,
+        what="the report, once the CRD is back",
+    )
+    assert op.log.read_text().count("is installed now: reports are written from now on") == 1
