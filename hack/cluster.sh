@@ -130,7 +130,7 @@ kube_dns_ready() {
   [ "$(wc -w <<<"$ips")" = 2 ] || return 1
   for ip in $KUBE_DNS_IP $ips; do
     dig +short +time=1 +tries=1 @"$ip" "kubernetes.default.svc.$CLUSTER_DOMAIN" |
-      grep -qxF "$KUBERNETES_SERVICE_IP" || return 1
+      grep -xF "$KUBERNETES_SERVICE_IP" >/dev/null || return 1
   done
 }
 
