@@ -179,8 +179,16 @@ def test_tolerate_unready_annotation_alone(cluster, release, spaces, client) -> 
     ns = spaces["legacy"]
     rn.apply_example(cluster, "02-legacy-annotation.yaml", ns)
     rn.wait_ready(cluster, ns, ["legacy-0", "legacy-1"])
-    invalid = rn.wait_condition(cluster, ns, "legacy", CONFIG, "False", timeout=90)
-    assert invalid["reason"] == "TolerateUnreadyAnnotationIneffective", invalid
+    # Before the slices fill, the first finding may be SelectorMatchesNoEndpoints: wait for ours.
+    poll.until(
+        lambda: (
+            rn.conditions(cluster, ns, "legacy").get(CONFIG, {}).get("reason")
+            == "TolerateUnreadyAnnotationIneffective"
+        ),
+        timeout=90,
+        what="ConfigurationValid False for the annotation",
+    )
+    assert rn.conditions(cluster, ns, "legacy")[CONFIG]["status"] == "False"
 
     rn.set_probe(cluster, ns, "legacy-1", passing=False)
     client_ns, client_pod = client
