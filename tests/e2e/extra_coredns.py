@@ -135,6 +135,15 @@ def _ready(address: str, port: int) -> bool:
         return False
 
 
+def _accepts(address: str, port: int) -> bool:
+    """Whether the DNS port takes TCP connections yet (``ready`` may answer a moment before)."""
+    try:
+        with socket.create_connection((address, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def start(
     cluster: cl.Cluster,
     workdir: pathlib.Path,
@@ -158,7 +167,8 @@ def start(
         def ready_or_exited(extra: ExtraCoreDNS = extra) -> str | None:
             if not extra.running:
                 return "exited"
-            return "ready" if _ready(extra.address, extra.ready_port) else None
+            ready = _ready(extra.address, extra.ready_port) and _accepts(extra.address, extra.port)
+            return "ready" if ready else None
 
         try:
             outcome = poll.until(
