@@ -113,7 +113,7 @@ start_kube_dns() {
   render "$ROOT/hack/node/Corefile" >"$corefile"
   kubectl -n kube-system create configmap coredns --from-file=Corefile="$corefile" \
     --dry-run=client -o yaml | kubectl apply --server-side --field-manager=local-cluster -f - >/dev/null
-  COREDNS_IMAGE="localhost/coredns:$(coredns -version | sed -n 's/^CoreDNS-/v/p')" \
+  COREDNS_IMAGE="localhost/coredns:$(coredns_version)" \
     render "$ROOT/hack/node/kube-dns.yaml" |
     kubectl apply --server-side --field-manager=local-cluster -f - >/dev/null
   wait_for "kube-dns: 2 CoreDNS pods ready" kube_dns_ready

@@ -48,3 +48,6 @@ stop_pidfile() {
   stop_pid "$(cat "$1")" "${2:-15}"
   rm -f "$1"
 }
+
+# coredns_version: the version of the cached CoreDNS ($BIN/coredns), as its image is tagged (v1.14.3).
+coredns_version() { "$BIN/coredns" -version | sed -n 's/^CoreDNS-/v/p'; }

@@ -40,8 +40,6 @@ export PATH=$BIN:$PATH
 MARK="headless-auditor-node"   # comment on each iptables rule of ours
 IMAGES=$CACHE/images
 
-coredns_version() { "$BIN/coredns" -version | sed -n 's/^CoreDNS-/v/p'; }
-
 # --- images -----------------------------------------------------------------------------------
 
 # image_archive NAME KEY BUILD_FUNCTION REF ENTRYPOINT_JSON: $IMAGES/NAME-KEY.tar, built once.
@@ -266,8 +264,7 @@ kill_leftover_processes() {
   local pids
   pids=$( {
     pgrep -f -- "$NODE_DIR/" || true
-    cat /sys/fs/cgroup/pids/kubepods/cgroup.procs /sys/fs/cgroup/pids/kubepods/*/cgroup.procs \
-      /sys/fs/cgroup/pids/kubepods/*/*/cgroup.procs /sys/fs/cgroup/pids/kubepods/*/*/*/cgroup.procs 2>/dev/null || true
+    find /sys/fs/cgroup/pids/kubepods -name cgroup.procs -exec cat {} + 2>/dev/null || true
   } | sort -u)
   for pid in $pids; do
     [ "$pid" != "$$" ] && kill -9 "$pid" 2>/dev/null || true

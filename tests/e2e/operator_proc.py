@@ -42,6 +42,17 @@ def command(
     return args
 
 
+def sample(metrics_text: str, name: str, **labels: str) -> float | None:
+    """The value of one sample of a /metrics page, or None when absent."""
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    for family in text_string_to_metric_families(metrics_text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return float(s.value)
+    return None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -95,15 +106,7 @@ class Operator:
 
     def metric(self, name: str, **labels: str) -> float | None:
         """The value of one sample from /metrics, or None when absent."""
-        from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
-
-        for family in text_string_to_metric_families(self.get("/metrics")):
-            for sample in family.samples:
-                if sample.name == name and all(
-                    sample.labels.get(k) == v for k, v in labels.items()
-                ):
-                    return float(sample.value)
-        return None
+        return sample(self.get("/metrics"), name, **labels)
 
     def sweeps(self) -> float:
         return self.metric("headless_auditor_last_sweep_timestamp_seconds") or 0.0

@@ -9,7 +9,6 @@ is removed (``set_probe``), as in the examples' comments.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import subprocess
 import urllib.request
@@ -17,7 +16,7 @@ from typing import Any
 
 from tests import poll
 from tests.e2e import cluster as cl
-from tests.e2e import delivery
+from tests.e2e import delivery, operator_proc
 
 EXAMPLES = cl.ROOT / "deploy" / "examples"
 PIN = cl.ROOT / "hack" / "node" / "pin.py"
@@ -59,18 +58,10 @@ def start_client(cluster: cl.Cluster, namespace: str, name: str = "dns-client") 
 def wait_ready(cluster: cl.Cluster, namespace: str, pods: list[str], timeout: float = 120) -> None:
     for pod in pods:
         poll.until(
-            lambda pod=pod: pod_ready(cluster, namespace, pod),
+            lambda pod=pod: cl.pod_ready(cluster, namespace, pod),
             timeout=timeout,
             what=f"pod {pod} Ready",
         )
-
-
-def pod_ready(cluster: cl.Cluster, namespace: str, pod: str) -> bool:
-    proc = cluster.kubectl("get", "pod", pod, "-n", namespace, "-o", "json", check=False)
-    if not proc:
-        return False
-    conditions = json.loads(proc).get("status", {}).get("conditions", [])
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
 def pod_ip(cluster: cl.Cluster, namespace: str, pod: str) -> str:
@@ -86,7 +77,7 @@ def set_probe(cluster: cl.Cluster, namespace: str, pod: str, *, passing: bool) -
     until the kubelet has reported the pod's readiness accordingly."""
     exec_in(cluster, namespace, pod, "touch" if passing else "rm", "/www/ready")
     poll.until(
-        lambda: pod_ready(cluster, namespace, pod) is passing,
+        lambda: cl.pod_ready(cluster, namespace, pod) is passing,
         timeout=30,
         what=f"pod {pod} Ready={passing}",
     )
@@ -158,13 +149,7 @@ class Release:
             return str(response.read().decode())
 
     def sample(self, name: str, **labels: str) -> float | None:
-        from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
-
-        for family in text_string_to_metric_families(self.metrics()):
-            for s in family.samples:
-                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                    return float(s.value)
-        return None
+        return operator_proc.sample(self.metrics(), name, **labels)
 
 
 def values(namespaces: list[str], sweep_interval: int = 5) -> list[str]:

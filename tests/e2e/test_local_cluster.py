@@ -48,7 +48,6 @@ def hand_run(cluster: cl.Cluster, namespace: str, tmp_path) -> Iterator[subproce
     """`headless-auditor run` as the README shows it: .cluster/env only (limited to this test's
     namespace, so it stays out of other tests' Services)."""
     env = {**cluster.plain_env, "HEADLESS_AUDITOR_NAMESPACES": namespace}
-    env.pop("HEADLESS_AUDITOR_DNS_SERVERS", None)
     log = (tmp_path / "operator.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "headless_auditor.cli", "run"],

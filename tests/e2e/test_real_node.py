@@ -269,7 +269,7 @@ def test_operator_pod_replaced_with_nothing_changed_writes_nothing(
     new = poll.until(
         lambda: (
             (p := release.pod())["metadata"]["name"] != old
-            and rn.pod_ready(cluster, release.namespace, p["metadata"]["name"])
+            and cl.pod_ready(cluster, release.namespace, p["metadata"]["name"])
             and p
         ),
         timeout=120,
