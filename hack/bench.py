@@ -15,7 +15,7 @@ each scale N x M (N headless Services, each governing one StatefulSet of M pods)
    its CPU and the API requests it made (API audit log, by userAgent/verb/resource); then a pod
    made unready, three times, until PodNamesResolvable False; peak RSS (VmHWM) and CPU;
 4. the ceiling: dnsperf with the same question list (built in-process from the listed objects by
-   the engine: ``inventory.snapshots`` + ``expected.questions_for``), one dnsperf per replica at
+   the engine: ``snapshots.snapshots`` + ``expected.questions_for``), one dnsperf per replica at
    once, bounded by ``-l`` seconds and ``-n`` passes;
 5. the peer: blackbox_exporter (Debian package) with one dns module per name of a sample, probed
    against both replicas over HTTP, bounded in count and time; probes/s and CPU s per probe;
@@ -68,15 +68,10 @@ from kubernetes import config as kube_config  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 from tests.e2e import extra_coredns, operator_proc, workloads  # noqa: E402
 
-from headless_auditor import (  # noqa: E402
-    corefile,
-    expected,
-    gather,
-    inventory,
-    kubeapi,
-    reports,
-    writers,
-)
+from headless_auditor import # noqa: E402     corefile
+from headless_auditor.core import expected, snapshots
+from headless_auditor.kube import client, gather, writers
+from headless_auditor.sinks import report
 
 STATE = ROOT / ".bench-cluster"
 ADDRESSES = ("127.0.20.1", "127.0.20.2")
@@ -235,8 +230,8 @@ class BenchCluster:
             raise RuntimeError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
         return proc.stdout
 
-    def kube(self) -> kubeapi.Kube:
-        kube = kubeapi.Kube(kube_config.new_client_from_config(config_file=self.env["KUBECONFIG"]))
+    def kube(self) -> client.Kube:
+        kube = client.Kube(kube_config.new_client_from_config(config_file=self.env["KUBECONFIG"]))
         kube._api.user_agent = BENCH_USER_AGENT  # tell our requests from the operator's
         return kube
 
@@ -269,7 +264,7 @@ def workload(i: int, pods: int) -> tuple[dict[str, Any], dict[str, Any]]:
 PODS_PER_NODE = 3000
 
 
-def create_nodes(kube: kubeapi.Kube, pods: int) -> int:
+def create_nodes(kube: client.Kube, pods: int) -> int:
     """Fake nodes for kwok with room for ``pods`` (kwokctl's nodes hold 110 pods each), each
     with a /16 pod CIDR (kwok takes pod IPs from it; fake addresses, never contacted)."""
     count = max(1, -(-pods // (PODS_PER_NODE - 500)))
@@ -294,7 +289,7 @@ def create_nodes(kube: kubeapi.Kube, pods: int) -> int:
     return count
 
 
-def create_workload(kube: kubeapi.Kube, services: int, pods: int) -> float:
+def create_workload(kube: client.Kube, services: int, pods: int) -> float:
     """POST the namespace, N Services and N StatefulSets (8 at a time); seconds taken."""
     started = time.monotonic()
     kube.request("POST", "/api/v1/namespaces", body={"metadata": {"name": NAMESPACE}})
@@ -308,7 +303,7 @@ def create_workload(kube: kubeapi.Kube, services: int, pods: int) -> float:
     return time.monotonic() - started
 
 
-def ready_endpoints(kube: kubeapi.Kube) -> collections.Counter[str]:
+def ready_endpoints(kube: client.Kube) -> collections.Counter[str]:
     """Ready endpoints with a hostname, per Service name, from the namespace's slices."""
     counts: collections.Counter[str] = collections.Counter()
     slices = kube.list(f"/apis/discovery.k8s.io/v1/namespaces/{NAMESPACE}/endpointslices")
@@ -321,7 +316,7 @@ def ready_endpoints(kube: kubeapi.Kube) -> collections.Counter[str]:
 
 
 def wait_settled(
-    kube: kubeapi.Kube, services: int, pods: int, started: float, timeout: float
+    kube: client.Kube, services: int, pods: int, started: float, timeout: float
 ) -> dict[str, Any]:
     """Poll the slices until every Service has exactly M ready endpoints."""
     total = services * pods
@@ -347,12 +342,12 @@ def wait_settled(
         time.sleep(3 if total > 2000 else 1)
 
 
-def question_list(kube: kubeapi.Kube) -> tuple[list[tuple[str, str]], float]:
+def question_list(kube: client.Kube) -> tuple[list[tuple[str, str]], float]:
     """Every question the operator asks per server, from the engine over the listed objects."""
     objects = gather.objects(kube, NAMESPACE)
     options = gather.live_corefile(kube)
     zone = options.cluster_zone
-    snapshots = inventory.snapshots(objects.services, objects.slices, objects.statefulsets, options)
+    snapshots = snapshots.snapshots(objects.services, objects.slices, objects.statefulsets, options)
     questions = [
         (q.name, q.rdtype.value) for s in snapshots for q in expected.questions_for(s, zone)
     ]
@@ -365,7 +360,7 @@ def question_list(kube: kubeapi.Kube) -> tuple[list[tuple[str, str]], float]:
 class ServiceWatch:
     """A watch on the namespace's Services: when each got our conditions, and every change."""
 
-    def __init__(self, kube: kubeapi.Kube) -> None:
+    def __init__(self, kube: client.Kube) -> None:
         self.kube = kube
         self.lock = threading.Lock()
         self.conditions: dict[str, dict[str, str]] = {}
@@ -598,16 +593,16 @@ def install_crds(cluster: BenchCluster) -> None:
     )
 
 
-def reports_served(kube: kubeapi.Kube) -> bool:
+def reports_served(kube: client.Kube) -> bool:
     """The report CRD answers a LIST (its storage may still be initializing after creation)."""
     try:
         kube.list("/apis/headless-auditor.io/v1alpha1/headlessserviceaudits")
-    except kubeapi.KubeError:
+    except client.KubeError:
         return False
     return True
 
 
-def set_pod_ready(kube: kubeapi.Kube, pod: str, ready: bool) -> float:
+def set_pod_ready(kube: client.Kube, pod: str, ready: bool) -> float:
     """Flip the pod's Ready/ContainersReady conditions; the wall time the API accepted it."""
     path = f"/api/v1/namespaces/{NAMESPACE}/pods/{pod}"
     body = kube.request("GET", path)
@@ -625,7 +620,7 @@ def set_pod_ready(kube: kubeapi.Kube, pod: str, ready: bool) -> float:
     return time.time()
 
 
-def pod_ip(kube: kubeapi.Kube, pod: str) -> str:
+def pod_ip(kube: client.Kube, pod: str) -> str:
     return str(kube.request("GET", f"/api/v1/namespaces/{NAMESPACE}/pods/{pod}")["status"]["podIP"])
 
 
@@ -852,10 +847,10 @@ def run_blackbox(
 # -- the API side of a cold start alone ------------------------------------------------------------
 
 
-def clear_our_writes(kube: kubeapi.Kube) -> None:
+def clear_our_writes(kube: client.Kube) -> None:
     """Delete the report objects and every condition on the bench's Services: a cold start again."""
     ns = NAMESPACE
-    kube.request("DELETE", f"/apis/{reports.API_VERSION}/namespaces/{ns}/{reports.PLURAL}")
+    kube.request("DELETE", f"/apis/{report.API_VERSION}/namespaces/{ns}/{report.PLURAL}")
     for svc in kube.list(f"/api/v1/namespaces/{ns}/services"):
         if (svc.get("status") or {}).get("conditions"):
             kube.request(
@@ -865,13 +860,13 @@ def clear_our_writes(kube: kubeapi.Kube) -> None:
                 content_type="application/merge-patch+json",
             )
     until(
-        lambda: not kube.list(f"/apis/{reports.API_VERSION}/namespaces/{ns}/{reports.PLURAL}"),
+        lambda: not kube.list(f"/apis/{report.API_VERSION}/namespaces/{ns}/{report.PLURAL}"),
         timeout=300,
         what="report objects deleted",
     )
 
 
-def write_floor(kube: kubeapi.Kube, *, concurrency: int = 16) -> dict[str, Any]:
+def write_floor(kube: client.Kube, *, concurrency: int = 16) -> dict[str, Any]:
     """The writes a cold start must make, with no operator: the operator's own writer puts three
     conditions on every Service, then (after a reset) conditions and report objects. Wall time and
     kube-apiserver+etcd CPU: what no change inside the operator can make faster."""

@@ -11,20 +11,11 @@ import sys
 from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
-from headless_auditor import (
-    __version__,
-    audit,
-    config,
-    corefile,
-    gather,
-    inventory,
-    kubeapi,
-    logs,
-    probe,
-    report,
-    runner,
-    server,
-)
+from headless_auditor import __version__, config, probe
+from headless_auditor.check import render
+from headless_auditor.controller import logs, runner, server
+from headless_auditor.core import audit, corefile, snapshots
+from headless_auditor.kube import client, gather
 
 logger = logging.getLogger("headless_auditor")
 T = TypeVar("T")
@@ -111,8 +102,8 @@ def _in_cluster(kubeconfig: str | None) -> bool:
     )
 
 
-def _connect(kubeconfig: str | None) -> kubeapi.Kube:
-    return kubeapi.Kube.connect(kubeconfig, in_cluster=_in_cluster(kubeconfig))
+def _connect(kubeconfig: str | None) -> client.Kube:
+    return client.Kube.connect(kubeconfig, in_cluster=_in_cluster(kubeconfig))
 
 
 def run(args: argparse.Namespace, settings: config.Settings) -> int:
@@ -135,12 +126,12 @@ async def _bounded(limit: asyncio.Semaphore, work: Awaitable[T]) -> T:
 
 
 async def _audit_all(
-    objects: gather.Objects,
+    listed: gather.Objects,
     context: audit.Context,
     settings: config.Settings,
     options: corefile.CorefileOptions,
 ) -> list[audit.Audit]:
-    snapshots = inventory.snapshots(objects.services, objects.slices, objects.statefulsets, options)
+    found = snapshots.snapshots(listed.services, listed.slices, listed.statefulsets, options)
     probe_settings = probe.ProbeSettings(
         timeout=settings.dns_timeout,
         retries=settings.dns_retries,
@@ -149,9 +140,7 @@ async def _audit_all(
     limit = asyncio.Semaphore(settings.audit_concurrency)
     async with probe.DnsPythonProber(probe_settings) as prober:
         return list(
-            await asyncio.gather(
-                *(_bounded(limit, audit.audit(s, context, prober)) for s in snapshots)
-            )
+            await asyncio.gather(*(_bounded(limit, audit.audit(s, context, prober)) for s in found))
         )
 
 
@@ -159,23 +148,21 @@ def check(args: argparse.Namespace, settings: config.Settings) -> int:
     """The one-shot audit; returns the exit code."""
     kube = _connect(args.kubeconfig)
     namespace = (
-        None
-        if args.all_namespaces
-        else args.namespace or kubeapi.current_namespace(args.kubeconfig)
+        None if args.all_namespaces else args.namespace or client.current_namespace(args.kubeconfig)
     )
-    objects = gather.objects(kube, namespace)
+    listed = gather.objects(kube, namespace)
     options = gather.live_corefile(kube)
     servers = gather.dns_servers(kube, settings)
     if not servers:
         logger.error("no DNS servers: kube-system/kube-dns has no endpoints; pass --dns-server")
-        return report.EXIT_CANNOT_AUDIT
+        return render.EXIT_CANNOT_AUDIT
     context = audit.Context.of(
         options, servers, zone=settings.cluster_domain, grace_seconds=settings.grace_seconds
     )
-    audits = asyncio.run(_audit_all(objects, context, settings, options))
-    text = report.to_json(audits, context) if args.output == "json" else report.table(audits)
+    audits = asyncio.run(_audit_all(listed, context, settings, options))
+    text = render.to_json(audits, context) if args.output == "json" else render.table(audits)
     sys.stdout.write(text)
-    return report.exit_code(audits)
+    return render.exit_code(audits)
 
 
 def bind_advice(error: server.BindError) -> str:
@@ -194,11 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args, settings) if args.command == "run" else check(args, settings)
     except config.ConfigError as error:
         logger.error("configuration: %s", error)
-    except kubeapi.KubeError as error:
+    except client.KubeError as error:
         logger.error("cannot read the cluster: %s", error)
     except server.BindError as error:
         logger.error("%s", bind_advice(error))
-    return report.EXIT_CANNOT_AUDIT
+    return render.EXIT_CANNOT_AUDIT
 
 
 if __name__ == "__main__":

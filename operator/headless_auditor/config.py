@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from headless_auditor import records
+from headless_auditor.core import records
 
 PREFIX = "HEADLESS_AUDITOR_"
 T = TypeVar("T")

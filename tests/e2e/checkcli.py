@@ -15,7 +15,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from headless_auditor import expected, gather, inventory
+from headless_auditor.core import expected, snapshots
+from headless_auditor.kube import gather
 from tests import poll
 from tests.e2e import cluster as cl
 
@@ -157,7 +158,7 @@ def expected_records(
     services, slices, sets = (cluster.list(kind, namespace) for kind in kinds)
     configmap = cluster.get("configmap", "coredns", "kube-system")
     options = gather.corefile_options(configmap)
-    for snapshot in inventory.snapshots(services, slices, sets, options):
+    for snapshot in snapshots.snapshots(services, slices, sets, options):
         if snapshot.name == name:
             answers = expected.expected_answers(snapshot, options.cluster_zone)
             return {(q.name, str(q.rdtype)): set(a.records) for q, a in answers.items()}

@@ -103,7 +103,7 @@ def test_image_audits_in_cluster_mode(
         lines = [line for line in (logs.stderr + logs.stdout).splitlines() if line.strip()]
         assert lines, "the container logged nothing"
         entries = [json.loads(line) for line in lines]  # JSON logs in a cluster, every line
-        assert any(e["logger"] == "headless_auditor.runner" for e in entries), lines[:5]
+        assert any(e["logger"] == "headless_auditor.controller.runner" for e in entries), lines[:5]
     finally:
         docker("rm", "-f", container, check=False)
 

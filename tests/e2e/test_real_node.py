@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from headless_auditor import corefile
+from headless_auditor.core import corefile
 from tests import poll
 from tests.e2e import cluster as cl
 from tests.e2e import prom

@@ -12,7 +12,7 @@ import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from headless_auditor import corefile, model, records
+from headless_auditor.core import corefile, objects, records
 
 ZONE = "cluster.local"
 DOMAIN = "nginx.default.svc.cluster.local."
@@ -196,17 +196,17 @@ def service(
     name: str = "nginx",
     *,
     selector: Mapping[str, str] | None = None,
-    ports: Sequence[model.ServicePort] | None = None,
+    ports: Sequence[objects.ServicePort] | None = None,
     cluster_ip: str = "None",
     publish: bool = False,
     annotation: bool = False,
-) -> model.Service:
-    return model.Service(
+) -> objects.Service:
+    return objects.Service(
         namespace="default",
         name=name,
         cluster_ip=cluster_ip,
-        selector=model.labels_of(selector if selector is not None else {"app": "nginx"}) or None,
-        ports=tuple(ports) if ports is not None else (model.ServicePort("web", 80, 80),),
+        selector=objects.labels_of(selector if selector is not None else {"app": "nginx"}) or None,
+        ports=tuple(ports) if ports is not None else (objects.ServicePort("web", 80, 80),),
         publish_not_ready_addresses=publish,
         tolerate_unready_annotation=annotation,
     )
@@ -220,36 +220,36 @@ def endpoint(
     serving: bool | None = None,
     terminating: bool | None = None,
     kind: str = "Pod",
-) -> model.Endpoint:
+) -> objects.Endpoint:
     """An endpoint; ``pod`` sets the targetRef and, unless ``hostname`` is given (``""``: none),
     the hostname."""
-    return model.Endpoint(
+    return objects.Endpoint(
         addresses=addresses,
         hostname=(hostname if hostname is not None else pod) or None,
         ready=ready,
         serving=ready if serving is None else serving,
         terminating=terminating,
-        target_ref=model.TargetRef(kind, pod, "default") if pod else None,
+        target_ref=objects.TargetRef(kind, pod, "default") if pod else None,
     )
 
 
-def pod_endpoint(ordinal: int, ip: str, **kwargs: Any) -> model.Endpoint:
+def pod_endpoint(ordinal: int, ip: str, **kwargs: Any) -> objects.Endpoint:
     """The endpoint of pod ``web-<ordinal>`` with its hostname, as the controller writes it."""
     return endpoint(ip, pod=f"web-{ordinal}", **kwargs)
 
 
-WEB_PORT = model.EndpointPort("web", 80, "TCP")
+WEB_PORT = objects.EndpointPort("web", 80, "TCP")
 
 
 def eps(
-    *endpoints: model.Endpoint,
+    *endpoints: objects.Endpoint,
     name: str = "nginx-abcde",
-    ports: Sequence[model.EndpointPort] = (WEB_PORT,),
-    managed_by: str | None = model.ENDPOINTSLICE_CONTROLLER,
+    ports: Sequence[objects.EndpointPort] = (WEB_PORT,),
+    managed_by: str | None = objects.ENDPOINTSLICE_CONTROLLER,
     address_type: str = "IPv4",
     service_name: str = "nginx",
-) -> model.EndpointSlice:
-    return model.EndpointSlice(
+) -> objects.EndpointSlice:
+    return objects.EndpointSlice(
         namespace="default",
         name=name,
         service_name=service_name,
@@ -267,9 +267,9 @@ def statefulset(
     labels: Mapping[str, str] | None = None,
     service_name: str = "nginx",
     start: int = 0,
-) -> model.StatefulSet:
-    template = model.labels_of(labels if labels is not None else {"app": "nginx"})
-    return model.StatefulSet(
+) -> objects.StatefulSet:
+    template = objects.labels_of(labels if labels is not None else {"app": "nginx"})
+    return objects.StatefulSet(
         namespace="default",
         name=name,
         service_name=service_name,
@@ -281,18 +281,18 @@ def statefulset(
 
 
 def snapshot(
-    svc: model.Service | None = None,
-    slices: Sequence[model.EndpointSlice] = (),
-    statefulsets: Sequence[model.StatefulSet] = (),
+    svc: objects.Service | None = None,
+    slices: Sequence[objects.EndpointSlice] = (),
+    statefulsets: Sequence[objects.StatefulSet] = (),
     *,
     options: corefile.CorefileOptions | None = None,
     missing_service: bool = False,
     name: str = "nginx",
-) -> model.Snapshot:
+) -> objects.Snapshot:
     """A snapshot of Service ``name`` (default: the nginx Service, unless ``missing_service``)."""
     if svc is None and not missing_service:
         svc = service(name)
-    return model.Snapshot(
+    return objects.Snapshot(
         namespace="default",
         name=name,
         service=svc,
@@ -302,7 +302,7 @@ def snapshot(
     )
 
 
-def web_snapshot(ready: Sequence[bool] = (True, True, True), **kwargs: Any) -> model.Snapshot:
+def web_snapshot(ready: Sequence[bool] = (True, True, True), **kwargs: Any) -> objects.Snapshot:
     """nginx + StatefulSet web with one endpoint per pod, ``ready[i]`` for pod ``web-i``."""
     endpoints = [pod_endpoint(i, f"10.244.0.{i + 5}", ready=r) for i, r in enumerate(ready)]
     return snapshot(service(), [eps(*endpoints)], [statefulset(replicas=len(ready))], **kwargs)

@@ -10,7 +10,8 @@ import builders
 import pytest
 from builders import T0
 
-from headless_auditor import audit, corefile, expected, lint, model, probe, records, verdict
+from headless_auditor import probe
+from headless_auditor.core import audit, corefile, expected, lint, objects, records, verdict
 
 R1 = records.DNSServer("10.244.0.2", 53)
 R2 = records.DNSServer("10.244.0.3", 53)
@@ -24,17 +25,17 @@ def fixed_clock(moment: datetime.datetime = T0) -> audit.Clock:
     return lambda: moment
 
 
-def changed_at(snapshot: model.Snapshot, seconds_ago: float) -> model.Snapshot:
+def changed_at(snapshot: objects.Snapshot, seconds_ago: float) -> objects.Snapshot:
     return dataclasses.replace(snapshot, last_change=T0 - datetime.timedelta(seconds=seconds_ago))
 
 
-def healthy_prober(snapshot: model.Snapshot, zone: str = ZONE) -> probe.InMemoryProber:
+def healthy_prober(snapshot: objects.Snapshot, zone: str = ZONE) -> probe.InMemoryProber:
     """Every server answers exactly what the snapshot implies."""
     want = expected.expected_answers(snapshot, zone)
     return probe.InMemoryProber({server: want for server in SERVERS})
 
 
-def stale_on(server: records.DNSServer, snapshot: model.Snapshot) -> probe.InMemoryProber:
+def stale_on(server: records.DNSServer, snapshot: objects.Snapshot) -> probe.InMemoryProber:
     """Healthy, except that ``server`` still answers web-2 with an address it no longer has."""
     prober = healthy_prober(snapshot)
     prober.answers[server][builders.q("web-2")] = builders.answer("10.244.9.9")

@@ -22,22 +22,13 @@ import prometheus_client as prom
 import pytest
 from builders import T0
 
-from headless_auditor import (
-    auditor,
-    conditions,
-    config,
-    corefile,
-    expected,
-    inventory,
-    kubeapi,
-    metrics,
-    probe,
-    records,
-    reports,
-    writers,
-)
+from headless_auditor import config, probe
+from headless_auditor.controller import auditor
+from headless_auditor.core import corefile, expected, records, snapshots
+from headless_auditor.kube import client, writers
+from headless_auditor.sinks import conditions, metrics, report
 
-Key = inventory.Key
+Key = snapshots.Key
 KEY = ("default", "nginx")
 DNS = conditions.DNS_CONSISTENT
 PODS = conditions.POD_NAMES_RESOLVABLE
@@ -92,7 +83,7 @@ class DictSources:
 
     def keys(self) -> Iterable[Key]:
         sets = [s for group in self.statefulsets_of.values() for s in group]
-        return inventory.audit_keys(self.services.values(), sets)
+        return snapshots.audit_keys(self.services.values(), sets)
 
 
 def service_body(
@@ -100,7 +91,7 @@ def service_body(
 ) -> dict[str, Any]:
     body = builders.service_api()
     body["metadata"].update(name=name, namespace=namespace, generation=generation, uid=uid)
-    return inventory.trim_service(body)
+    return snapshots.trim_service(body)
 
 
 def slice_body(
@@ -114,13 +105,13 @@ def slice_body(
     }
     if changed_at is not None:
         body["metadata"]["managedFields"][0]["time"] = stamp(changed_at)
-    return inventory.trim_slice(body)
+    return snapshots.trim_slice(body)
 
 
 def statefulset_body(name: str = "web", uid: str = "uid-web") -> dict[str, Any]:
     body = builders.statefulset_api()
     body["metadata"].update(name=name, uid=uid)
-    return inventory.trim_statefulset(body)
+    return snapshots.trim_statefulset(body)
 
 
 def nginx_sources(**slice_options: Any) -> DictSources:
@@ -134,7 +125,7 @@ def nginx_sources(**slice_options: Any) -> DictSources:
 
 def healthy_prober(sources: DictSources, key: Key = KEY) -> probe.InMemoryProber:
     """Every server answers exactly what the sources imply."""
-    snapshot = inventory.snapshot(
+    snapshot = snapshots.snapshot(
         key,
         sources.service(key),
         sources.slices(key),
@@ -604,7 +595,7 @@ async def test_a_corefile_that_cannot_be_read_keeps_the_previous_options() -> No
 
     def reader() -> corefile.CorefileOptions:
         if reads:
-            raise kubeapi.ApiError(500, "InternalError", "etcd is sad")
+            raise client.ApiError(500, "InternalError", "etcd is sad")
         reads.append("ok")
         return options
 
@@ -719,7 +710,7 @@ class FailingWriter(writers.RecordingWriter):
         await super().apply_report(namespace, name, service_uid, status)
 
 
-TERMINATING = kubeapi.ApiError(
+TERMINATING = client.ApiError(
     403,
     "Forbidden",
     'services "nginx" is forbidden: unable to create new content in namespace default '
@@ -732,10 +723,10 @@ TERMINATING = kubeapi.ApiError(
     ("error", "retried"),
     [
         pytest.param(TERMINATING, False, id="403-namespace-terminating"),
-        pytest.param(kubeapi.ApiError(404, "NotFound", "gone"), False, id="404"),
-        pytest.param(kubeapi.ApiError(403, "Forbidden", "RBAC says no"), True, id="403-rbac"),
-        pytest.param(kubeapi.ApiError(500, "InternalError", "etcd"), True, id="500"),
-        pytest.param(kubeapi.ClusterUnreachableError("down"), True, id="unreachable"),
+        pytest.param(client.ApiError(404, "NotFound", "gone"), False, id="404"),
+        pytest.param(client.ApiError(403, "Forbidden", "RBAC says no"), True, id="403-rbac"),
+        pytest.param(client.ApiError(500, "InternalError", "etcd"), True, id="500"),
+        pytest.param(client.ClusterUnreachableError("down"), True, id="unreachable"),
         pytest.param(RuntimeError("surprise"), True, id="any-exception"),
     ],
 )
@@ -894,7 +885,7 @@ async def test_reports_that_cannot_be_listed_are_written_once_more(
     await first.loop.audit_key(KEY)
 
     def fail() -> dict[Key, dict[str, Any]]:
-        raise kubeapi.ApiError(403, "Forbidden", "cannot list headlessserviceaudits")
+        raise client.ApiError(403, "Forbidden", "cannot list headlessserviceaudits")
 
     restarted = make(nginx_sources(), prober=first.prober)
     restarted.loop.read_reports = fail
@@ -908,7 +899,7 @@ async def test_reports_that_cannot_be_listed_are_written_once_more(
 
 # -- without the HeadlessServiceAudit CRD -------------------------------------------------------
 
-NO_CRD = kubeapi.ApiError(404, "Not Found", "404 page not found")
+NO_CRD = client.ApiError(404, "Not Found", "404 page not found")
 
 
 class CrdCluster(writers.RecordingWriter):
@@ -968,11 +959,11 @@ async def test_without_the_crd_audits_go_on_and_no_report_is_attempted(
     assert (cluster.report_attempts, h.writer.reports) == (0, [])
     assert h.value("writes_total", kind="report") is None
     assert h.due_in() is None
-    assert crd_records(caplog) == [(logging.WARNING, reports.CRD_MISSING)]
+    assert crd_records(caplog) == [(logging.WARNING, report.CRD_MISSING)]
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == [
         r for r in caplog.records if "CRD" in r.getMessage()
     ]
-    assert h.loop.report_availability is reports.Availability.MISSING
+    assert h.loop.report_availability is report.Availability.MISSING
     assert cluster.lists == 3  # the start-up LIST, then once per sweep
 
 
@@ -994,8 +985,8 @@ async def test_a_crd_installed_later_is_noticed_by_the_next_sweep(
     assert {(ns, name) for ns, name, _ in h.writer.reports} == {KEY, other}
     assert h.value("writes_total", kind="report") == 2
     assert crd_records(caplog) == [
-        (logging.WARNING, reports.CRD_MISSING),
-        (logging.INFO, reports.CRD_INSTALLED),
+        (logging.WARNING, report.CRD_MISSING),
+        (logging.INFO, report.CRD_INSTALLED),
     ]
     lists = cluster.lists
     await h.loop.sweep()  # installed: no more LISTs, no more writes, nothing more said
@@ -1011,11 +1002,11 @@ async def test_a_recheck_that_fails_otherwise_keeps_the_crd_missing(
     await h.loop.sweep()
 
     def unreachable() -> dict[Key, dict[str, Any]]:
-        raise kubeapi.ClusterUnreachableError("GET /apis/...: connection refused")
+        raise client.ClusterUnreachableError("GET /apis/...: connection refused")
 
     h.loop.read_reports = unreachable
     await h.loop.sweep()
-    assert h.loop.report_availability is reports.Availability.MISSING
+    assert h.loop.report_availability is report.Availability.MISSING
     assert cluster.report_attempts == 0
     h.loop.read_reports = cluster.read_reports
     cluster.installed = True
@@ -1029,11 +1020,11 @@ async def test_a_list_that_fails_otherwise_is_not_repeated() -> None:
 
     def forbidden() -> dict[Key, dict[str, Any]]:
         reads.append(1)
-        raise kubeapi.ApiError(403, "Forbidden", "cannot list headlessserviceaudits")
+        raise client.ApiError(403, "Forbidden", "cannot list headlessserviceaudits")
 
     h.loop.read_reports = forbidden
     await h.loop.sweep()
     await h.loop.sweep()
     assert len(reads) == 1
-    assert h.loop.report_availability is reports.Availability.UNLISTED
+    assert h.loop.report_availability is report.Availability.UNLISTED
     assert len(h.writer.reports) == 1

@@ -14,18 +14,10 @@ from typing import Any
 import builders
 import pytest
 
-from headless_auditor import (
-    cli,
-    config,
-    corefile,
-    expected,
-    gather,
-    inventory,
-    kubeapi,
-    probe,
-    records,
-    report,
-)
+from headless_auditor import cli, config, probe
+from headless_auditor.check import render
+from headless_auditor.core import corefile, expected, records, snapshots
+from headless_auditor.kube import client, gather
 
 SERVER = records.DNSServer("127.0.0.1", 1053)
 COREDNS = "/api/v1/namespaces/kube-system/configmaps/coredns"
@@ -52,7 +44,7 @@ def nginx_cluster(
 def healthy_answers() -> dict[records.Question, records.Answer]:
     """What CoreDNS should answer for the nginx example."""
     options = corefile.parse_corefile(builders.KUBEADM_COREFILE)
-    [snapshot] = inventory.snapshots(
+    [snapshot] = snapshots.snapshots(
         [builders.service_api()], [builders.slice_api()], [builders.statefulset_api()], options
     )
     return expected.expected_answers(snapshot, "cluster.local")
@@ -66,14 +58,14 @@ def isolated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
 
-    def no_cluster(*args: object, **kwargs: object) -> kubeapi.Kube:
+    def no_cluster(*args: object, **kwargs: object) -> client.Kube:
         raise AssertionError("this test must not connect to a cluster")
 
     def no_prober(*args: object, **kwargs: object) -> probe.DnsPythonProber:
         raise AssertionError("this test must not send DNS queries")
 
-    monkeypatch.setattr(kubeapi.Kube, "connect", no_cluster)
-    monkeypatch.setattr(kubeapi, "current_namespace", lambda kubeconfig: "from-kubeconfig")
+    monkeypatch.setattr(client.Kube, "connect", no_cluster)
+    monkeypatch.setattr(client, "current_namespace", lambda kubeconfig: "from-kubeconfig")
     monkeypatch.setattr(probe, "DnsPythonProber", no_prober)
 
 
@@ -85,7 +77,7 @@ def connect_to(monkeypatch: pytest.MonkeyPatch, kube: FakeKube) -> list[tuple[An
         calls.append((kubeconfig, in_cluster))
         return kube
 
-    monkeypatch.setattr(kubeapi.Kube, "connect", connect)
+    monkeypatch.setattr(client.Kube, "connect", connect)
     return calls
 
 
@@ -134,14 +126,14 @@ def test_bad_environment_value_exits_2_naming_the_variable(
     value: str,
 ) -> None:
     monkeypatch.setenv(variable, value)
-    assert cli.main(["check", "-A"]) == report.EXIT_CANNOT_AUDIT
+    assert cli.main(["check", "-A"]) == render.EXIT_CANNOT_AUDIT
     [message] = errors(caplog)
     assert message.startswith("configuration: ")
     assert f"{variable}={value!r}" in message
 
 
 def test_bad_flag_value_names_the_flag(caplog: pytest.LogCaptureFixture) -> None:
-    assert cli.main(["check", "-A", "--grace-seconds", "soon"]) == report.EXIT_CANNOT_AUDIT
+    assert cli.main(["check", "-A", "--grace-seconds", "soon"]) == render.EXIT_CANNOT_AUDIT
     [message] = errors(caplog)
     assert "--grace-seconds='soon'" in message
 
@@ -152,7 +144,7 @@ def test_flag_overrides_a_bad_environment_value(
     monkeypatch.setenv("HEADLESS_AUDITOR_DNS_TIMEOUT", "abc")
     kube = FakeKube()  # no kube-dns: check stops after reading the cluster
     connect_to(monkeypatch, kube)
-    assert cli.main(["check", "-A", "--dns-timeout", "1.5"]) == report.EXIT_CANNOT_AUDIT
+    assert cli.main(["check", "-A", "--dns-timeout", "1.5"]) == render.EXIT_CANNOT_AUDIT
     assert not any("configuration" in m for m in errors(caplog))
     assert kube.paths  # it got past the configuration
 
@@ -226,11 +218,11 @@ def test_without_dns_server_flags_the_environment_counts() -> None:
 def test_unreachable_cluster_exits_2_with_a_clear_message(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def connect(kubeconfig: str | None = None, *, in_cluster: bool = False) -> kubeapi.Kube:
-        raise kubeapi.ClusterUnreachableError("no cluster credentials: Invalid kube-config file")
+    def connect(kubeconfig: str | None = None, *, in_cluster: bool = False) -> client.Kube:
+        raise client.ClusterUnreachableError("no cluster credentials: Invalid kube-config file")
 
-    monkeypatch.setattr(kubeapi.Kube, "connect", connect)
-    assert cli.main(["check", "-A"]) == report.EXIT_CANNOT_AUDIT
+    monkeypatch.setattr(client.Kube, "connect", connect)
+    assert cli.main(["check", "-A"]) == render.EXIT_CANNOT_AUDIT
     assert errors(caplog) == [
         "cannot read the cluster: no cluster credentials: Invalid kube-config file"
     ]
@@ -241,10 +233,10 @@ def test_api_error_while_listing_exits_2(
 ) -> None:
     class ForbiddenKube(FakeKube):
         def list(self, path: str, **query: str) -> list[dict[str, Any]]:
-            raise kubeapi.ApiError(403, "Forbidden", f"cannot list {path}")
+            raise client.ApiError(403, "Forbidden", f"cannot list {path}")
 
     connect_to(monkeypatch, ForbiddenKube())
-    assert cli.main(["check", "-n", "default"]) == report.EXIT_CANNOT_AUDIT
+    assert cli.main(["check", "-n", "default"]) == render.EXIT_CANNOT_AUDIT
     [message] = errors(caplog)
     assert message.startswith("cannot read the cluster: 403 Forbidden: cannot list /api/v1/")
 
@@ -284,7 +276,7 @@ def test_no_dns_servers_exits_2(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     connect_to(monkeypatch, nginx_cluster())  # no kube-dns Service or slices
-    assert cli.main(["check", "-n", "default"]) == report.EXIT_CANNOT_AUDIT
+    assert cli.main(["check", "-n", "default"]) == render.EXIT_CANNOT_AUDIT
     [message] = errors(caplog)
     assert "no DNS servers" in message
     assert "--dns-server" in message
@@ -315,7 +307,7 @@ def test_healthy_check_as_json(
         ]
     )
     document = json.loads(capsys.readouterr().out)
-    assert code == report.EXIT_OK
+    assert code == render.EXIT_OK
     assert calls == [("/k", False)]
     assert document["exitCode"] == 0
     assert document["zone"] == "cluster.local"
@@ -336,7 +328,7 @@ def test_inconsistent_check_as_table(
     twin_prober(monkeypatch, probe.InMemoryProber())  # NXDOMAIN for every name
     code = cli.main(["check", "-n", "default", "--dns-server", SERVER.address])
     out = capsys.readouterr().out
-    assert code == report.EXIT_PROBLEMS
+    assert code == render.EXIT_PROBLEMS
     header, row = out.splitlines()[:2]
     assert header.split()[0] == "NAMESPACE"
     # the real clock decides whether the fixture's last change is still within grace
@@ -354,7 +346,7 @@ def test_dead_server_check_exits_2(
     twin_prober(monkeypatch, probe.InMemoryProber(failures={SERVER: records.Outcome.TIMEOUT}))
     code = cli.main(["check", "-n", "default", "-o", "json", "--dns-server", SERVER.address])
     document = json.loads(capsys.readouterr().out)
-    assert code == report.EXIT_CANNOT_AUDIT == document["exitCode"]
+    assert code == render.EXIT_CANNOT_AUDIT == document["exitCode"]
     assert document["services"][0]["dns"]["state"] == "Unknown"
 
 
@@ -375,7 +367,7 @@ def test_scope_of_the_check(
     kube = FakeKube()
     connect_to(monkeypatch, kube)
     twin_prober(monkeypatch, probe.InMemoryProber())
-    assert cli.main(["check", *argv, "--dns-server", SERVER.address]) == report.EXIT_OK
+    assert cli.main(["check", *argv, "--dns-server", SERVER.address]) == render.EXIT_OK
     assert path in kube.paths
     assert "(no headless Services" in capsys.readouterr().out
 

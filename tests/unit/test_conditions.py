@@ -17,7 +17,8 @@ import pytest
 from builders import T0
 from hypothesis import strategies as st
 
-from headless_auditor import audit, conditions, lint, records, verdict
+from headless_auditor.core import audit, lint, records, verdict
+from headless_auditor.sinks import conditions
 
 State = verdict.State
 DNS = conditions.DNS_CONSISTENT

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from headless_auditor import config, records
+from headless_auditor import config
+from headless_auditor.core import records
 
 
 def test_defaults_work_without_any_variable() -> None:

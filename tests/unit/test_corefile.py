@@ -5,7 +5,7 @@ from __future__ import annotations
 import builders
 import pytest
 
-from headless_auditor import corefile
+from headless_auditor.core import corefile
 
 
 def test_kubeadm_corefile_with_cache_exceptions() -> None:

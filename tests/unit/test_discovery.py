@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from headless_auditor import discovery, records
+from headless_auditor.core import discovery, records
 
 KUBE_DNS = {
     "metadata": {"name": "kube-dns", "namespace": "kube-system"},

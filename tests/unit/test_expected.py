@@ -12,24 +12,24 @@ import pytest
 from builders import DOMAIN, WEB_PORT, answer, endpoint, eps, pod_endpoint, q
 from hypothesis import strategies as st
 
-from headless_auditor import corefile, expected, model, records
+from headless_auditor.core import corefile, expected, objects, records
 
 NX = records.NXDOMAIN
 NODATA = records.NODATA
 
 
-def answers_of(snapshot: model.Snapshot) -> dict[records.Question, records.Answer]:
+def answers_of(snapshot: objects.Snapshot) -> dict[records.Question, records.Answer]:
     return expected.expected_answers(snapshot, builders.ZONE)
 
 
 def test_statefulset_example_from_api_json() -> None:
     """The whole answer set for nginx/web, built from realistic API JSON (web-2 not ready)."""
-    snapshot = model.Snapshot(
+    snapshot = objects.Snapshot(
         namespace="default",
         name="nginx",
-        service=model.service_from_api(builders.service_api()),
-        slices=(model.endpoint_slice_from_api(builders.slice_api()),),
-        statefulsets=(model.statefulset_from_api(builders.statefulset_api()),),
+        service=objects.service_from_api(builders.service_api()),
+        slices=(objects.endpoint_slice_from_api(builders.slice_api()),),
+        statefulsets=(objects.statefulset_from_api(builders.statefulset_api()),),
     )
     srv = {f"0 50 80 web-{i}.{DOMAIN}" for i in (0, 1)}
     assert answers_of(snapshot) == {
@@ -84,7 +84,7 @@ V6 = "fd00::5"
     ],
 )
 def test_service_name(
-    endpoints: Sequence[model.Endpoint], a: records.Answer, aaaa: records.Answer
+    endpoints: Sequence[objects.Endpoint], a: records.Answer, aaaa: records.Answer
 ) -> None:
     answers = answers_of(builders.snapshot(slices=[eps(*endpoints)]))
     assert (answers[q("")], answers[q("", "AAAA")]) == (a, aaaa)
@@ -156,7 +156,7 @@ def test_dashed_ip(address: str, label: str) -> None:
         ),
     ],
 )
-def test_endpoint_label(ep: model.Endpoint, pod_names: bool, label: str) -> None:
+def test_endpoint_label(ep: objects.Endpoint, pod_names: bool, label: str) -> None:
     assert expected.endpoint_label(ep, "10.0.0.1", endpoint_pod_names=pod_names) == label
 
 
@@ -227,7 +227,7 @@ def test_endpoint_label(ep: model.Endpoint, pod_names: bool, label: str) -> None
     ],
 )
 def test_endpoint_names(
-    endpoints: Sequence[model.Endpoint], want: dict[records.Question, records.Answer]
+    endpoints: Sequence[objects.Endpoint], want: dict[records.Question, records.Answer]
 ) -> None:
     answers = answers_of(builders.snapshot(slices=[eps(*endpoints)]))
     service_level = {q(""), q("", "AAAA"), q("", "SRV"), q("_web._tcp", "SRV")}
@@ -276,7 +276,7 @@ def test_statefulset_pod_names(
     ready: tuple[bool, ...], replicas: int, want: dict[str, list[str] | None]
 ) -> None:
     snapshot = builders.web_snapshot(ready)
-    snapshot = model.Snapshot(
+    snapshot = objects.Snapshot(
         "default",
         "nginx",
         snapshot.service,
@@ -337,11 +337,11 @@ def test_zone_spelling(zone: str) -> None:
 
 # -- SRV ---------------------------------------------------------------------------------------
 
-HTTP = model.EndpointPort("http", 8080, "TCP")
-METRICS = model.EndpointPort("metrics", 9090, "TCP")
-DNS_UDP = model.EndpointPort("dns", 5353, "UDP")
-UNNAMED = model.EndpointPort("", 7000, "TCP")
-NO_NUMBER = model.EndpointPort("http", None, "TCP")
+HTTP = objects.EndpointPort("http", 8080, "TCP")
+METRICS = objects.EndpointPort("metrics", 9090, "TCP")
+DNS_UDP = objects.EndpointPort("dns", 5353, "UDP")
+UNNAMED = objects.EndpointPort("", 7000, "TCP")
+NO_NUMBER = objects.EndpointPort("http", None, "TCP")
 
 
 def srv(weight: int, port: int, *labels: str) -> set[str]:
@@ -422,8 +422,8 @@ def srv(weight: int, port: int, *labels: str) -> set[str]:
     ],
 )
 def test_srv(
-    ports: Sequence[model.EndpointPort],
-    endpoints: Sequence[model.Endpoint],
+    ports: Sequence[objects.EndpointPort],
+    endpoints: Sequence[objects.Endpoint],
     question: records.Question,
     want: set[str],
 ) -> None:
@@ -438,7 +438,7 @@ def test_srv(
             [], [pod_endpoint(0, "10.0.0.1")], q("", "SRV"), NODATA, id="bare-no-ports-nodata"
         ),
         pytest.param(
-            [model.EndpointPort("", None, "TCP")],
+            [objects.EndpointPort("", None, "TCP")],
             [pod_endpoint(0, "10.0.0.1")],
             q("", "SRV"),
             NODATA,
@@ -467,8 +467,8 @@ def test_srv(
     ],
 )
 def test_srv_negative(
-    ports: Sequence[model.EndpointPort],
-    endpoints: Sequence[model.Endpoint],
+    ports: Sequence[objects.EndpointPort],
+    endpoints: Sequence[objects.Endpoint],
     question: records.Question,
     want: records.Answer,
 ) -> None:
@@ -478,7 +478,7 @@ def test_srv_negative(
 
 def test_srv_questions_cover_service_and_slice_named_ports_only() -> None:
     svc = builders.service(
-        ports=[model.ServicePort("web", 80, 8080), model.ServicePort("DNS", 53, 5353, "UDP")]
+        ports=[objects.ServicePort("web", 80, 8080), objects.ServicePort("DNS", 53, 5353, "UDP")]
     )
     foreign = eps(pod_endpoint(0, "10.0.0.1"), ports=[HTTP, UNNAMED], managed_by="me")
     answers = answers_of(builders.snapshot(svc, [foreign]))
@@ -494,7 +494,7 @@ def test_srv_questions_cover_service_and_slice_named_ports_only() -> None:
 
 
 def test_srv_protocol_must_match_too() -> None:
-    svc = builders.service(ports=[model.ServicePort("dns", 53, 5353, "TCP")])
+    svc = builders.service(ports=[objects.ServicePort("dns", 53, 5353, "TCP")])
     udp_only = eps(pod_endpoint(0, "10.0.0.1"), ports=[DNS_UDP], managed_by="me")
     answers = answers_of(builders.snapshot(svc, [udp_only]))
     assert answers[q("_dns._tcp", "SRV")] == NX
@@ -539,15 +539,15 @@ _slices = st.lists(st.tuples(st.lists(_endpoints, max_size=4), _ports), max_size
 
 
 def _snapshot(
-    slices: Sequence[tuple[Sequence[model.Endpoint], Sequence[model.EndpointPort]]],
-) -> model.Snapshot:
+    slices: Sequence[tuple[Sequence[objects.Endpoint], Sequence[objects.EndpointPort]]],
+) -> objects.Snapshot:
     built = [eps(*e, ports=p, name=f"s{i}") for i, (e, p) in enumerate(slices)]
     return builders.snapshot(slices=built, statefulsets=[builders.statefulset(replicas=2)])
 
 
 @hypothesis.given(_slices, st.randoms(use_true_random=False))
 def test_expected_answers_ignore_slice_and_endpoint_order(
-    slices: list[tuple[list[model.Endpoint], list[model.EndpointPort]]], rnd: random.Random
+    slices: list[tuple[list[objects.Endpoint], list[objects.EndpointPort]]], rnd: random.Random
 ) -> None:
     shuffled = [(rnd.sample(e, len(e)), p) for e, p in slices]
     rnd.shuffle(shuffled)
@@ -556,7 +556,7 @@ def test_expected_answers_ignore_slice_and_endpoint_order(
 
 @hypothesis.given(_slices)
 def test_expected_answers_are_well_formed(
-    slices: list[tuple[list[model.Endpoint], list[model.EndpointPort]]],
+    slices: list[tuple[list[objects.Endpoint], list[objects.EndpointPort]]],
 ) -> None:
     snapshot = _snapshot(slices)
     ready = {a for s in snapshot.slices for e in s.endpoints if e.is_ready for a in e.addresses}

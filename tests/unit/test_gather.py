@@ -8,7 +8,9 @@ from typing import Any, cast
 import builders
 import pytest
 
-from headless_auditor import config, corefile, gather, kubeapi, records
+from headless_auditor import config
+from headless_auditor.core import corefile, records
+from headless_auditor.kube import client, gather
 
 DEFAULTS = corefile.CorefileOptions()
 KUBE_DNS_SERVICE = {
@@ -44,8 +46,8 @@ class UntouchableKube:
         raise AssertionError(f"Kube.{name} must not be used")
 
 
-def as_kube(fake: object) -> kubeapi.Kube:
-    return cast(kubeapi.Kube, fake)
+def as_kube(fake: object) -> client.Kube:
+    return cast(client.Kube, fake)
 
 
 # -- objects -----------------------------------------------------------------------------------

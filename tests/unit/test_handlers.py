@@ -1,5 +1,5 @@
 """handlers: kopf indexes read through IndexSources, what register() puts on a registry, the
-read-only kopf settings, and the trimmed copies the indexes hold (inventory.trim_*)."""
+read-only kopf settings, and the trimmed copies the indexes hold (snapshots.trim_*)."""
 
 from __future__ import annotations
 
@@ -15,19 +15,11 @@ import prometheus_client as prom
 import pytest
 from kopf._core.engines import indexing  # the indexing engine kopf runs on each watch event
 
-from headless_auditor import (
-    auditor,
-    config,
-    corefile,
-    discovery,
-    handlers,
-    inventory,
-    metrics,
-    model,
-    probe,
-    runner,
-    writers,
-)
+from headless_auditor import config, probe
+from headless_auditor.controller import auditor, handlers, runner
+from headless_auditor.core import corefile, discovery, objects, snapshots
+from headless_auditor.kube import writers
+from headless_auditor.sinks import metrics
 
 KEY = ("default", "nginx")
 INDEX_IDS = ("services_idx", "slices_idx", "statefulsets_idx")
@@ -37,14 +29,14 @@ def svc(name: str, namespace: str = "default", cluster_ip: str = "None") -> dict
     body = builders.service_api()
     body["metadata"].update(name=name, namespace=namespace)
     body["spec"]["clusterIP"] = cluster_ip
-    return inventory.trim_service(body)
+    return snapshots.trim_service(body)
 
 
 def sts(name: str, service_name: str, namespace: str = "default") -> dict[str, Any]:
     body = builders.statefulset_api()
     body["metadata"].update(name=name, namespace=namespace)
     body["spec"]["serviceName"] = service_name
-    return inventory.trim_statefulset(body)
+    return snapshots.trim_statefulset(body)
 
 
 def indexes(
@@ -65,7 +57,7 @@ def indexes(
 
 def test_index_sources_reads_each_index() -> None:
     service = svc("nginx")
-    slice_a, slice_b = inventory.trim_slice(builders.slice_api()), {"metadata": {"name": "b"}}
+    slice_a, slice_b = snapshots.trim_slice(builders.slice_api()), {"metadata": {"name": "b"}}
     web = sts("web", "nginx")
     sources = handlers.IndexSources(
         indexes(
@@ -83,7 +75,7 @@ def test_index_sources_reads_each_index() -> None:
 
 
 def test_index_sources_returns_copies_of_the_lists() -> None:
-    stored = [inventory.trim_slice(builders.slice_api())]
+    stored = [snapshots.trim_slice(builders.slice_api())]
     sources = handlers.IndexSources(indexes(slices={KEY: stored}))
     sources.slices(KEY).clear()
     assert len(stored) == 1
@@ -207,9 +199,9 @@ def test_index_functions_store_trimmed_copies(registry: kopf.OperatorRegistry) -
         builders.slice_api(),
         builders.statefulset_api(),
     )
-    assert index("services_idx", service) == {KEY: inventory.trim_service(service)}
-    assert index("slices_idx", endpoint_slice) == {KEY: inventory.trim_slice(endpoint_slice)}
-    assert index("statefulsets_idx", statefulset) == {KEY: inventory.trim_statefulset(statefulset)}
+    assert index("services_idx", service) == {KEY: snapshots.trim_service(service)}
+    assert index("slices_idx", endpoint_slice) == {KEY: snapshots.trim_slice(endpoint_slice)}
+    assert index("statefulsets_idx", statefulset) == {KEY: snapshots.trim_statefulset(statefulset)}
 
 
 async def test_event_handlers_attach_the_indexes_and_request_an_audit(
@@ -244,7 +236,7 @@ async def test_unlabelled_objects_request_nothing(
     registry: kopf.OperatorRegistry, audits: auditor.Auditor
 ) -> None:
     unlabelled = builders.slice_api()
-    del unlabelled["metadata"]["labels"][model.SERVICE_NAME_LABEL]
+    del unlabelled["metadata"]["labels"][objects.SERVICE_NAME_LABEL]
     unnamed = builders.statefulset_api()
     del unnamed["spec"]["serviceName"]
     await handler(registry, "_watching", "slice-changed").fn(
@@ -300,8 +292,8 @@ async def test_kopf_indexes_feed_index_sources(registry: kopf.OperatorRegistry) 
     await engine.event(SLICES, "ADDED", endpoint_slice)
     sources = engine.sources()
     assert list(sources.keys()) == [KEY]
-    assert sources.service(KEY) == inventory.trim_service(service)
-    assert sources.slices(KEY) == [inventory.trim_slice(endpoint_slice)]
+    assert sources.service(KEY) == snapshots.trim_service(service)
+    assert sources.slices(KEY) == [snapshots.trim_slice(endpoint_slice)]
     await engine.event(SLICES, "DELETED", endpoint_slice)
     await engine.event(SERVICES, "DELETED", service)
     assert (list(engine.sources().keys()), engine.sources().slices(KEY)) == ([], [])
@@ -329,7 +321,7 @@ async def test_a_slice_that_loses_its_service_label_leaves_the_index(
     await engine.event(SLICES, "ADDED", endpoint_slice)
     assert len(engine.sources().slices(KEY)) == 1
     relabelled = copy.deepcopy(endpoint_slice)
-    del relabelled["metadata"]["labels"][model.SERVICE_NAME_LABEL]
+    del relabelled["metadata"]["labels"][objects.SERVICE_NAME_LABEL]
     await engine.event(SLICES, "MODIFIED", relabelled)
     assert engine.sources().slices(KEY) == []
 
@@ -343,15 +335,15 @@ async def test_a_slice_moved_to_another_service_moves_in_the_index(
     endpoint_slice["metadata"]["uid"] = "uid-slice"
     await engine.event(SLICES, "ADDED", endpoint_slice)
     moved = copy.deepcopy(endpoint_slice)
-    moved["metadata"]["labels"][model.SERVICE_NAME_LABEL] = "other"
+    moved["metadata"]["labels"][objects.SERVICE_NAME_LABEL] = "other"
     await engine.event(SLICES, "MODIFIED", moved)
     assert engine.sources().slices(KEY) == []
-    assert engine.sources().slices(("default", "other")) == [inventory.trim_slice(moved)]
+    assert engine.sources().slices(("default", "other")) == [snapshots.trim_slice(moved)]
 
 
-# -- inventory.trim_*: what the indexes keep -------------------------------------------------
+# -- snapshots.trim_*: what the indexes keep -------------------------------------------------
 
-TOLERATE = model.TOLERATE_UNREADY_ANNOTATION
+TOLERATE = objects.TOLERATE_UNREADY_ANNOTATION
 
 
 def _service_variants() -> list[dict[str, Any]]:
@@ -386,7 +378,7 @@ def _slice_variants() -> list[dict[str, Any]]:
     v6["endpoints"] = [{"addresses": ["fd00::5"], "conditions": {}}]
     v6["ports"] = [{"name": "", "protocol": "UDP"}]
     foreign = builders.slice_api()
-    foreign["metadata"]["labels"][model.MANAGED_BY_LABEL] = "someone-else"
+    foreign["metadata"]["labels"][objects.MANAGED_BY_LABEL] = "someone-else"
     foreign["metadata"]["annotations"] = {TOLERATE: "true"}
     return [plain, v6, foreign]
 
@@ -402,9 +394,12 @@ def _statefulset_variants() -> list[dict[str, Any]]:
 
 
 TRIMS: list[tuple[Callable[[Any], dict[str, Any]], Callable[[Any], Any], dict[str, Any]]] = [
-    *((inventory.trim_service, model.service_from_api, b) for b in _service_variants()),
-    *((inventory.trim_slice, model.endpoint_slice_from_api, b) for b in _slice_variants()),
-    *((inventory.trim_statefulset, model.statefulset_from_api, b) for b in _statefulset_variants()),
+    *((snapshots.trim_service, objects.service_from_api, b) for b in _service_variants()),
+    *((snapshots.trim_slice, objects.endpoint_slice_from_api, b) for b in _slice_variants()),
+    *(
+        (snapshots.trim_statefulset, objects.statefulset_from_api, b)
+        for b in _statefulset_variants()
+    ),
 ]
 TRIM_IDS = [f"{trim.__name__}-{i}" for i, (trim, _, _) in enumerate(TRIMS)]
 
@@ -415,7 +410,7 @@ def test_a_trimmed_body_converts_to_the_same_model(
 ) -> None:
     trimmed = trim(copy.deepcopy(body))
     assert convert(trimmed) == convert(body)
-    assert model.last_change_of([trimmed]) == model.last_change_of([body])
+    assert objects.last_change_of([trimmed]) == objects.last_change_of([body])
     assert trim(trimmed) == trimmed  # trimming twice changes nothing
     assert json.loads(json.dumps(trimmed)) == trimmed
 
@@ -439,22 +434,22 @@ def test_managed_fields_keep_only_their_times(
 
 def test_only_the_tolerate_annotation_is_kept() -> None:
     annotated = _service_variants()[1]
-    assert inventory.trim_service(annotated)["metadata"]["annotations"] == {TOLERATE: "true"}
-    assert inventory.trim_slice(_slice_variants()[2])["metadata"]["annotations"] == {}
-    assert "last-applied" not in json.dumps(inventory.trim_service(annotated))
+    assert snapshots.trim_service(annotated)["metadata"]["annotations"] == {TOLERATE: "true"}
+    assert snapshots.trim_slice(_slice_variants()[2])["metadata"]["annotations"] == {}
+    assert "last-applied" not in json.dumps(snapshots.trim_service(annotated))
 
 
 def test_service_status_keeps_only_the_conditions() -> None:
     """The conditions are what a restarted operator compares its new ones with."""
     annotated = _service_variants()[1]
-    assert inventory.trim_service(annotated)["status"] == {
+    assert snapshots.trim_service(annotated)["status"] == {
         "conditions": [{"type": "example.com/Ready", "status": "True"}]
     }
-    assert inventory.trim_service(builders.service_api())["status"] == {"conditions": []}
+    assert snapshots.trim_service(builders.service_api())["status"] == {"conditions": []}
 
 
 def test_statefulset_drops_the_pod_template_but_its_labels() -> None:
-    trimmed = inventory.trim_statefulset(builders.statefulset_api())
+    trimmed = snapshots.trim_statefulset(builders.statefulset_api())
     assert trimmed["spec"]["template"] == {"metadata": {"labels": {"app": "nginx"}}}
     assert "status" not in trimmed
     assert "containers" not in json.dumps(trimmed)
@@ -463,7 +458,7 @@ def test_statefulset_drops_the_pod_template_but_its_labels() -> None:
 def test_trimmed_metadata_keeps_identity() -> None:
     body = builders.service_api()
     body["metadata"]["generation"] = 4
-    meta = inventory.trim_service(body)["metadata"]
+    meta = snapshots.trim_service(body)["metadata"]
     assert {k: meta[k] for k in ("name", "namespace", "uid", "generation")} == {
         "name": "nginx",
         "namespace": "default",
@@ -493,7 +488,7 @@ def test_discovery_reads_trimmed_kube_dns_objects() -> None:
     }
     full = discovery.dns_servers(service, [endpoint_slice])
     trimmed = discovery.dns_servers(
-        inventory.trim_service(service), [inventory.trim_slice(endpoint_slice)]
+        snapshots.trim_service(service), [snapshots.trim_slice(endpoint_slice)]
     )
     assert trimmed == full
     assert [s.address for s in full] == ["10.96.0.10:53", "172.18.0.2:5353"]

@@ -11,7 +11,7 @@ import hypothesis
 import pytest
 from hypothesis import strategies as st
 
-from headless_auditor import corefile, inventory, model
+from headless_auditor.core import corefile, objects, snapshots
 
 OPTIONS = corefile.CorefileOptions()
 
@@ -28,9 +28,9 @@ def eps(name: str, service_name: str | None, namespace: str = "default") -> dict
     obj["metadata"].update(name=name, namespace=namespace)
     labels = obj["metadata"]["labels"]
     if service_name is None:
-        del labels[model.SERVICE_NAME_LABEL]
+        del labels[objects.SERVICE_NAME_LABEL]
     else:
-        labels[model.SERVICE_NAME_LABEL] = service_name
+        labels[objects.SERVICE_NAME_LABEL] = service_name
     return obj
 
 
@@ -106,7 +106,7 @@ def test_audit_keys(
     statefulsets: list[dict[str, Any]],
     keys: list[tuple[str, str]],
 ) -> None:
-    assert inventory.audit_keys(services, statefulsets) == keys
+    assert snapshots.audit_keys(services, statefulsets) == keys
 
 
 def test_snapshots_follow_audit_keys() -> None:
@@ -117,7 +117,7 @@ def test_snapshots_follow_audit_keys() -> None:
     ]
     statefulsets = [sts("web", "api"), sts("db", "ghost")]
     snaps = {
-        (s.namespace, s.name): s for s in inventory.snapshots(services, [], statefulsets, OPTIONS)
+        (s.namespace, s.name): s for s in snapshots.snapshots(services, [], statefulsets, OPTIONS)
     }
     assert sorted(snaps) == [("default", "api"), ("default", "ghost"), ("default", "nginx")]
     api, ghost, nginx = (
@@ -145,7 +145,7 @@ def test_slices_grouped_by_label_and_namespace() -> None:
         eps("unlabelled", None),
         eps("for-api", "api"),
     ]
-    [snap] = inventory.snapshots([svc("nginx")], slices, [], OPTIONS)
+    [snap] = snapshots.snapshots([svc("nginx")], slices, [], OPTIONS)
     assert [s.name for s in snap.slices] == ["nginx-a", "nginx-b"]
     assert {s.service_name for s in snap.slices} == {"nginx"}
 
@@ -158,7 +158,7 @@ def test_statefulsets_grouped_by_service_name_and_namespace() -> None:
         sts("job", None),
         sts("api", "api"),
     ]
-    snaps = inventory.snapshots([svc("nginx")], [], statefulsets, OPTIONS)
+    snaps = snapshots.snapshots([svc("nginx")], [], statefulsets, OPTIONS)
     by_key = {(s.namespace, s.name): [x.name for x in s.statefulsets] for s in snaps}
     assert by_key == {
         ("default", "api"): ["api"],
@@ -169,13 +169,13 @@ def test_statefulsets_grouped_by_service_name_and_namespace() -> None:
 
 def test_snapshot_carries_options_and_converted_objects() -> None:
     options = corefile.parse_corefile(builders.KUBEADM_COREFILE)
-    [snap] = inventory.snapshots(
+    [snap] = snapshots.snapshots(
         [builders.service_api()], [builders.slice_api()], [builders.statefulset_api()], options
     )
     assert snap.corefile_options is options
-    assert snap.service == model.service_from_api(builders.service_api())
-    assert snap.slices == (model.endpoint_slice_from_api(builders.slice_api()),)
-    assert snap.statefulsets == (model.statefulset_from_api(builders.statefulset_api()),)
+    assert snap.service == objects.service_from_api(builders.service_api())
+    assert snap.slices == (objects.endpoint_slice_from_api(builders.slice_api()),)
+    assert snap.statefulsets == (objects.statefulset_from_api(builders.statefulset_api()),)
 
 
 # -- last_change -------------------------------------------------------------------------------
@@ -243,7 +243,7 @@ def test_last_change(
     statefulsets: list[dict[str, Any]],
     expected: datetime.datetime | None,
 ) -> None:
-    [snap] = inventory.snapshots(services, slices, statefulsets, OPTIONS)
+    [snap] = snapshots.snapshots(services, slices, statefulsets, OPTIONS)
     assert snap.last_change == expected
 
 
@@ -277,30 +277,30 @@ def test_snapshots_independent_of_input_order(
     data: st.DataObject,
 ) -> None:
     services, slices, statefulsets = world
-    reference = inventory.snapshots(services, slices, statefulsets, OPTIONS)
-    shuffled = inventory.snapshots(
+    reference = snapshots.snapshots(services, slices, statefulsets, OPTIONS)
+    shuffled = snapshots.snapshots(
         data.draw(st.permutations(services)),
         data.draw(st.permutations(slices)),
         data.draw(st.permutations(statefulsets)),
         OPTIONS,
     )
     assert shuffled == reference
-    assert [(s.namespace, s.name) for s in reference] == inventory.audit_keys(
+    assert [(s.namespace, s.name) for s in reference] == snapshots.audit_keys(
         services, statefulsets
     )
     for snap in reference:
         key = (snap.namespace, snap.name)
         assert {s.name for s in snap.slices} == {
-            s["metadata"]["name"] for s in slices if inventory.slice_key(s) == key
+            s["metadata"]["name"] for s in slices if snapshots.slice_key(s) == key
         }
         assert {s.name for s in snap.statefulsets} == {
-            s["metadata"]["name"] for s in statefulsets if inventory.governing_key(s) == key
+            s["metadata"]["name"] for s in statefulsets if snapshots.governing_key(s) == key
         }
 
 
 def test_object_without_namespace_is_audited_in_default() -> None:
-    """``inventory.key_of`` and ``model.*_from_api`` agree on the default namespace."""
+    """``snapshots.key_of`` and ``model.*_from_api`` agree on the default namespace."""
     service = builders.service_api()
     del service["metadata"]["namespace"]
-    [snap] = inventory.snapshots([service], [], [], OPTIONS)
+    [snap] = snapshots.snapshots([service], [], [], OPTIONS)
     assert (snap.namespace, snap.name) == ("default", "nginx")

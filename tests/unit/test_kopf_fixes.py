@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kopf._cogs.aiokits import aiotoggles
 
-from headless_auditor import kopf_fixes
+from headless_auditor.controller import kopf_fixes
 
 ORIGINAL = {
     name: getattr(aiotoggles.ToggleSet, name)

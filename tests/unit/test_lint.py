@@ -6,7 +6,7 @@ import builders
 import pytest
 from builders import endpoint, eps, pod_endpoint, service, snapshot, statefulset
 
-from headless_auditor import corefile, lint, model
+from headless_auditor.core import corefile, lint, objects
 
 
 def codes(findings: tuple[lint.Finding, ...]) -> list[tuple[str, str]]:
@@ -102,8 +102,8 @@ UNREADY = eps(pod_endpoint(0, "10.0.0.1"), pod_endpoint(1, "10.0.0.2", ready=Fal
         ),
         pytest.param(
             snapshot(
-                service(ports=[model.ServicePort("", 80, 80)]),
-                [eps(pod_endpoint(0, "10.0.0.1"), ports=[model.EndpointPort("", 80)])],
+                service(ports=[objects.ServicePort("", 80, 80)]),
+                [eps(pod_endpoint(0, "10.0.0.1"), ports=[objects.EndpointPort("", 80)])],
             ),
             [("NoNamedPorts", "Service/nginx")],
             id="no-named-ports",
@@ -151,7 +151,7 @@ UNREADY = eps(pod_endpoint(0, "10.0.0.1"), pod_endpoint(1, "10.0.0.2", ready=Fal
         ),
     ],
 )
-def test_findings(snap: model.Snapshot, want: list[tuple[str, str]]) -> None:
+def test_findings(snap: objects.Snapshot, want: list[tuple[str, str]]) -> None:
     findings = lint.lint(snap)
     assert codes(findings) == want
     for f in findings:
@@ -179,7 +179,7 @@ def test_findings(snap: model.Snapshot, want: list[tuple[str, str]]) -> None:
         ),
         pytest.param(
             snapshot(
-                service(selector={model.POD_NAME_LABEL: "web-0"}),
+                service(selector={objects.POD_NAME_LABEL: "web-0"}),
                 [eps(pod_endpoint(0, "10.0.0.1"))],
                 [statefulset(replicas=2)],
             ),
@@ -214,7 +214,7 @@ def test_findings(snap: model.Snapshot, want: list[tuple[str, str]]) -> None:
         pytest.param(snapshot(service(), [UNREADY]), id="unready-without-annotation"),
     ],
 )
-def test_no_findings(snap: model.Snapshot) -> None:
+def test_no_findings(snap: objects.Snapshot) -> None:
     assert lint.lint(snap) == ()
 
 
@@ -255,7 +255,7 @@ def test_findings_are_sorted_by_severity() -> None:
 # -- pod names ---------------------------------------------------------------------------------
 
 
-def problems(snap: model.Snapshot) -> list[tuple[str, str]]:
+def problems(snap: objects.Snapshot) -> list[tuple[str, str]]:
     return [(p.pod, p.code) for p in lint.pod_name_problems(snap)]
 
 
@@ -289,7 +289,7 @@ def problems(snap: model.Snapshot) -> list[tuple[str, str]]:
         ),
         pytest.param(
             snapshot(
-                service(selector={model.POD_NAME_LABEL: "web-0"}),
+                service(selector={objects.POD_NAME_LABEL: "web-0"}),
                 [eps(pod_endpoint(0, "10.0.0.1"))],
                 [statefulset(replicas=2)],
             ),
@@ -354,7 +354,7 @@ def problems(snap: model.Snapshot) -> list[tuple[str, str]]:
         ),
     ],
 )
-def test_pod_name_problems(snap: model.Snapshot, want: list[tuple[str, str]]) -> None:
+def test_pod_name_problems(snap: objects.Snapshot, want: list[tuple[str, str]]) -> None:
     found = lint.pod_name_problems(snap)
     assert [(p.pod, p.code) for p in found] == want
     for p in found:

@@ -11,16 +11,9 @@ import pytest
 from builders import T0
 from hypothesis import strategies as st
 
-from headless_auditor import (
-    __version__,
-    audit,
-    conditions,
-    expected,
-    lint,
-    metrics,
-    records,
-    verdict,
-)
+from headless_auditor import __version__
+from headless_auditor.core import audit, expected, lint, records, verdict
+from headless_auditor.sinks import conditions, metrics
 
 P = metrics.PREFIX
 VIP = records.DNSServer("10.96.0.10", 53, role="service")

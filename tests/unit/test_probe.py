@@ -24,8 +24,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from headless_auditor import probe, records
-from headless_auditor.records import Answer, Outcome, Question, RecordType
+from headless_auditor import probe
+from headless_auditor.core import records
+from headless_auditor.core.records import Answer, Outcome, Question, RecordType
 
 Z = "ns.svc.cluster.local."
 BIG = [f"10.0.0.{i}" for i in range(1, 41)]  # 40 A records: ~700 bytes, more than 512

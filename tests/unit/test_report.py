@@ -13,7 +13,8 @@ import pytest
 from builders import T0, answer, q
 from hypothesis import strategies as st
 
-from headless_auditor import audit, lint, records, report, verdict
+from headless_auditor.check import render
+from headless_auditor.core import audit, lint, records, verdict
 
 R1 = records.DNSServer("10.244.0.2", 53)
 R2 = records.DNSServer("fd00::3", 5353)
@@ -110,7 +111,7 @@ def test_severities_used_here() -> None:
     ],
 )
 def test_exit_code(audits: list[audit.Audit], code: int) -> None:
-    assert report.exit_code(audits) == code
+    assert render.exit_code(audits) == code
 
 
 POOL = [
@@ -126,7 +127,7 @@ POOL = [
 
 def combined(a: int, b: int) -> int:
     """Problems win over 'cannot audit', which wins over OK."""
-    return max((a, b), key=[report.EXIT_OK, report.EXIT_CANNOT_AUDIT, report.EXIT_PROBLEMS].index)
+    return max((a, b), key=[render.EXIT_OK, render.EXIT_CANNOT_AUDIT, render.EXIT_PROBLEMS].index)
 
 
 @hypothesis.settings(max_examples=50, deadline=None)
@@ -139,10 +140,10 @@ def test_exit_code_composes_and_ignores_order(
     left: list[audit.Audit], right: list[audit.Audit], rng: random.Random
 ) -> None:
     both = left + right
-    assert report.exit_code(both) == combined(report.exit_code(left), report.exit_code(right))
+    assert render.exit_code(both) == combined(render.exit_code(left), render.exit_code(right))
     shuffled = list(both)
     rng.shuffle(shuffled)
-    assert report.exit_code(shuffled) == report.exit_code(both)
+    assert render.exit_code(shuffled) == render.exit_code(both)
 
 
 # -- a realistic verdict ------------------------------------------------------------------------
@@ -206,7 +207,7 @@ def test_stale_verdict_shape() -> None:
 
 
 def test_table_has_one_row_per_audit_with_counts() -> None:
-    lines = report.table(sample_audits()).splitlines()
+    lines = render.table(sample_audits()).splitlines()
     assert lines[0].split() == HEADER
     rows = [line.split() for line in lines[1:4]]
     assert rows == [
@@ -219,7 +220,7 @@ def test_table_has_one_row_per_audit_with_counts() -> None:
 
 
 def test_table_columns_are_aligned() -> None:
-    lines = report.table(sample_audits()).splitlines()[:4]
+    lines = render.table(sample_audits()).splitlines()[:4]
     dns_column = lines[0].index("DNS")
     assert [line[dns_column:].split()[0] for line in lines[1:]] == [
         "Consistent",
@@ -229,7 +230,7 @@ def test_table_columns_are_aligned() -> None:
 
 
 def test_table_details_name_codes_and_pod_problems() -> None:
-    text = report.table(sample_audits())
+    text = render.table(sample_audits())
     details = text.split("\n\n", 1)[1]
     assert "default/nginx:" not in details  # consistent and without findings: nothing to say
     web = details.split("team-a/web:\n", 1)[1].split("default/ghost:\n")[0]
@@ -244,14 +245,14 @@ def test_table_details_name_codes_and_pod_problems() -> None:
 
 
 def test_table_without_audits_says_so() -> None:
-    lines = report.table([]).splitlines()
+    lines = render.table([]).splitlines()
     assert lines[0].split() == HEADER
     assert lines[1:] == ["(no headless Services and no StatefulSets with a serviceName)"]
 
 
 def test_table_ends_with_a_newline() -> None:
-    assert report.table([make_audit()]).endswith("\n")
-    assert not report.table([make_audit()]).endswith("\n\n")
+    assert render.table([make_audit()]).endswith("\n")
+    assert not render.table([make_audit()]).endswith("\n\n")
 
 
 # -- JSON --------------------------------------------------------------------------------------
@@ -259,12 +260,12 @@ def test_table_ends_with_a_newline() -> None:
 
 def test_json_document() -> None:
     audits = sample_audits()
-    document = json.loads(report.to_json(audits, CONTEXT))
+    document = json.loads(render.to_json(audits, CONTEXT))
     assert set(document) == {"zone", "servers", "graceSeconds", "exitCode", "services"}
     assert document["zone"] == "cluster.local"
     assert document["servers"] == ["10.244.0.2:53", "[fd00::3]:5353"]
     assert document["graceSeconds"] == 35.0
-    assert document["exitCode"] == report.exit_code(audits) == 1
+    assert document["exitCode"] == render.exit_code(audits) == 1
     assert [(s["namespace"], s["name"]) for s in document["services"]] == [
         ("default", "nginx"),
         ("team-a", "web"),
@@ -273,7 +274,7 @@ def test_json_document() -> None:
 
 
 def test_json_service_entry() -> None:
-    web = json.loads(report.to_json(sample_audits(), CONTEXT))["services"][1]
+    web = json.loads(render.to_json(sample_audits(), CONTEXT))["services"][1]
     assert web["exists"] is True
     assert web["headless"] is True
     assert web["valid"] is False
@@ -298,7 +299,7 @@ def test_json_service_entry() -> None:
 
 
 def test_json_dns_section() -> None:
-    dns = json.loads(report.to_json(sample_audits(), CONTEXT))["services"][1]["dns"]
+    dns = json.loads(render.to_json(sample_audits(), CONTEXT))["services"][1]["dns"]
     svc = builders.DOMAIN
     assert dns["state"] == "Inconsistent"
     assert dns["servers"] == ["10.244.0.2:53", "[fd00::3]:5353"]
@@ -344,7 +345,7 @@ def test_json_dns_section() -> None:
 
 
 def test_json_without_verdict() -> None:
-    ghost = json.loads(report.to_json(sample_audits(), CONTEXT))["services"][2]
+    ghost = json.loads(render.to_json(sample_audits(), CONTEXT))["services"][2]
     assert ghost["dns"] is None
     assert ghost["exists"] is False
     assert ghost["valid"] is False
@@ -360,6 +361,6 @@ def test_json_without_verdict() -> None:
     ],
 )
 def test_json_exit_code_matches(audits: list[audit.Audit], code: int) -> None:
-    document = json.loads(report.to_json(audits, CONTEXT))
+    document = json.loads(render.to_json(audits, CONTEXT))
     assert document["exitCode"] == code
     assert len(document["services"]) == len(audits)

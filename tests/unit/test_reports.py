@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from builders import T0, answer, q
 
-from headless_auditor import audit, conditions, kubeapi, lint, records, reports, verdict
+from headless_auditor.core import audit, lint, records, verdict
+from headless_auditor.kube import client
+from headless_auditor.sinks import conditions, report
 
 VIP = records.DNSServer("10.96.0.10", 53, role="service")
 R1 = records.DNSServer("172.18.0.2", 53)
@@ -65,7 +67,7 @@ def test_counts_include_outcome_mismatches_in_missing() -> None:
     v = mixed_verdict()
     assert (len(v.missing), len(v.outcome_mismatches), len(v.unexpected)) == (2, 1, 1)
     result = make_audit(v)
-    status = reports.status(result, current(result), T0)
+    status = report.status(result, current(result), T0)
     assert status["expectedRecords"] == 1
     assert status["missingRecords"] == 3
     assert status["unexpectedRecords"] == 1
@@ -75,7 +77,7 @@ def test_counts_include_outcome_mismatches_in_missing() -> None:
 
 def test_per_server_rows() -> None:
     result = make_audit(mixed_verdict())
-    rows = reports.status(result, current(result), T0)["servers"]
+    rows = report.status(result, current(result), T0)["servers"]
     assert [r["address"] for r in rows] == [
         "10.96.0.10:53",
         "172.18.0.2:53",
@@ -126,7 +128,7 @@ def test_per_server_rows() -> None:
 def test_findings_problems_and_conditions_are_carried() -> None:
     result = make_audit(mixed_verdict())
     conds = current(result)
-    status = reports.status(result, conds, T0)
+    status = report.status(result, conds, T0)
     assert status["conditions"] == conds
     assert status["findingCount"] == 2
     assert status["findings"] == [
@@ -150,7 +152,7 @@ def test_findings_problems_and_conditions_are_carried() -> None:
 
 def test_status_without_verdict() -> None:
     result = make_audit(None, findings=(finding("ServiceNotFound"),), exists=False)
-    status = reports.status(result, [], T0)
+    status = report.status(result, [], T0)
     assert status["dnsState"] == "NotAudited"
     assert (status["expectedRecords"], status["missingRecords"]) == (0, 0)
     assert (status["unexpectedRecords"], status["findingCount"]) == (0, 1)
@@ -159,14 +161,14 @@ def test_status_without_verdict() -> None:
 
 def test_last_audit_time_is_utc() -> None:
     eastern = datetime.timezone(datetime.timedelta(hours=-5))
-    status = reports.status(make_audit(None), [], T0.astimezone(eastern))
+    status = report.status(make_audit(None), [], T0.astimezone(eastern))
     assert status["lastAuditTime"] == "2026-05-01T12:00:00Z"
 
 
 def test_status_is_plain_json() -> None:
     """It goes to the API as JSON and comes back through the index as JSON."""
     result = make_audit(mixed_verdict())
-    status = reports.status(result, current(result), T0)
+    status = report.status(result, current(result), T0)
     assert json.loads(json.dumps(status)) == status
 
 
@@ -175,45 +177,45 @@ def test_status_is_plain_json() -> None:
 
 def base_status() -> dict[str, Any]:
     result = make_audit(mixed_verdict())
-    return reports.status(result, current(result), T0)
+    return report.status(result, current(result), T0)
 
 
 def test_same_content_ignores_last_audit_time() -> None:
     later = base_status()
     later["lastAuditTime"] = "2026-05-01T13:00:00Z"
-    assert reports.same_content(base_status(), later)
+    assert report.same_content(base_status(), later)
 
 
 def test_nothing_before_is_never_the_same() -> None:
-    assert not reports.same_content(None, base_status())
+    assert not report.same_content(None, base_status())
 
 
 @pytest.mark.parametrize("key", sorted(set(base_status()) - {"lastAuditTime"}))
 def test_any_other_difference_counts(key: str) -> None:
     changed = base_status()
     changed[key] = "something else"
-    assert not reports.same_content(base_status(), changed)
+    assert not report.same_content(base_status(), changed)
     del changed[key]
-    assert not reports.same_content(base_status(), changed)
+    assert not report.same_content(base_status(), changed)
 
 
 def test_an_added_key_counts() -> None:
-    assert not reports.same_content(base_status(), {**base_status(), "extra": 1})
+    assert not report.same_content(base_status(), {**base_status(), "extra": 1})
 
 
 # -- the object ----------------------------------------------------------------------------
 
 
 def test_paths() -> None:
-    assert reports.path("ns", "nginx") == (
+    assert report.path("ns", "nginx") == (
         "/apis/headless-auditor.io/v1alpha1/namespaces/ns/headlessserviceaudits/nginx"
     )
-    assert reports.path("ns", "nginx", status=True).endswith("/headlessserviceaudits/nginx/status")
+    assert report.path("ns", "nginx", status=True).endswith("/headlessserviceaudits/nginx/status")
 
 
 def test_skeleton_is_owned_by_its_service() -> None:
-    body = reports.skeleton("ns", "nginx", "uid-1")
-    assert (body["apiVersion"], body["kind"]) == (reports.API_VERSION, reports.KIND)
+    body = report.skeleton("ns", "nginx", "uid-1")
+    assert (body["apiVersion"], body["kind"]) == (report.API_VERSION, report.KIND)
     assert (body["metadata"]["name"], body["metadata"]["namespace"]) == ("nginx", "ns")
     assert body["metadata"]["ownerReferences"] == [
         {"apiVersion": "v1", "kind": "Service", "name": "nginx", "uid": "uid-1"}
@@ -223,10 +225,10 @@ def test_skeleton_is_owned_by_its_service() -> None:
 
 # -- whether reports can be written (the CRD) -------------------------------------------------
 
-A = reports.Availability
-NO_CRD = kubeapi.ApiError(404, "Not Found", "404 page not found")
-FORBIDDEN = kubeapi.ApiError(403, "Forbidden", "cannot list headlessserviceaudits")
-DOWN = kubeapi.ClusterUnreachableError("connection refused")
+A = report.Availability
+NO_CRD = client.ApiError(404, "Not Found", "404 page not found")
+FORBIDDEN = client.ApiError(403, "Forbidden", "cannot list headlessserviceaudits")
+DOWN = client.ClusterUnreachableError("connection refused")
 CANNOT_LIST = "cannot list the report objects, so each is written once more: "
 
 
@@ -235,7 +237,7 @@ CANNOT_LIST = "cannot list the report objects, so each is written once more: "
     [
         pytest.param(A.NOT_LISTED, None, A.INSTALLED, None, logging.INFO, id="start-installed"),
         pytest.param(
-            A.NOT_LISTED, NO_CRD, A.MISSING, reports.CRD_MISSING, logging.WARNING, id="start-404"
+            A.NOT_LISTED, NO_CRD, A.MISSING, report.CRD_MISSING, logging.WARNING, id="start-404"
         ),
         pytest.param(
             A.NOT_LISTED,
@@ -255,7 +257,7 @@ CANNOT_LIST = "cannot list the report objects, so each is written once more: "
         ),
         pytest.param(A.MISSING, NO_CRD, A.MISSING, None, logging.WARNING, id="still-404-silent"),
         pytest.param(
-            A.MISSING, None, A.INSTALLED, reports.CRD_INSTALLED, logging.INFO, id="appeared"
+            A.MISSING, None, A.INSTALLED, report.CRD_INSTALLED, logging.INFO, id="appeared"
         ),
         pytest.param(
             A.MISSING,
@@ -269,18 +271,18 @@ CANNOT_LIST = "cannot list the report objects, so each is written once more: "
     ],
 )
 def test_after_listing(
-    before: reports.Availability,
+    before: report.Availability,
     error: Exception | None,
-    after: reports.Availability,
+    after: report.Availability,
     message: str | None,
     level: int,
 ) -> None:
-    assert reports.after_listing(before, error) == reports.AfterListing(after, message, level)
+    assert report.after_listing(before, error) == report.AfterListing(after, message, level)
 
 
 def test_the_crd_messages_say_what_to_install() -> None:
-    assert reports.CRD == "headlessserviceaudits.headless-auditor.io"
-    assert reports.CRD_MISSING == (
+    assert report.CRD == "headlessserviceaudits.headless-auditor.io"
+    assert report.CRD_MISSING == (
         "the HeadlessServiceAudit CRD (headlessserviceaudits.headless-auditor.io) is not "
         "installed: reports are not written until it is (Service conditions, Events and metrics "
         'are); install it with "kubectl apply --server-side -f charts/headless-auditor/crds/" '
@@ -290,5 +292,5 @@ def test_the_crd_messages_say_what_to_install() -> None:
 
 def test_the_install_command_names_the_charts_crd_directory() -> None:
     root = pathlib.Path(__file__).resolve().parents[2]
-    directory = reports.INSTALL_CRD.rpartition(" -f ")[2]
-    assert (root / directory / f"{reports.CRD}.yaml").is_file()
+    directory = report.INSTALL_CRD.rpartition(" -f ")[2]
+    assert (root / directory / f"{report.CRD}.yaml").is_file()

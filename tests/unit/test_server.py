@@ -8,7 +8,9 @@ import time
 import prometheus_client as prom
 from aiohttp import test_utils
 
-from headless_auditor import __version__, metrics, server
+from headless_auditor import __version__
+from headless_auditor.controller import server
+from headless_auditor.sinks import metrics
 
 
 async def get(

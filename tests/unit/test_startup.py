@@ -18,7 +18,9 @@ import sys
 import prometheus_client as prom
 import pytest
 
-from headless_auditor import config, kubeapi, runner, server
+from headless_auditor import config
+from headless_auditor.controller import runner, server
+from headless_auditor.kube import client
 
 ADVICE = (
     "; choose another port with --metrics-port or HEADLESS_AUDITOR_METRICS_PORT"
@@ -114,10 +116,10 @@ def test_an_ipv6_address_is_bracketed() -> None:
 async def test_the_port_is_bound_before_any_login_or_watch(
     monkeypatch: pytest.MonkeyPatch, taken_port: int
 ) -> None:
-    def no_login(*args: object, **kwargs: object) -> kubeapi.Kube:
+    def no_login(*args: object, **kwargs: object) -> client.Kube:
         raise AssertionError("connected to the cluster before binding the metrics port")
 
-    monkeypatch.setattr(kubeapi.Kube, "connect", no_login)
+    monkeypatch.setattr(client.Kube, "connect", no_login)
     monkeypatch.setattr(runner, "_operate", no_login)
     settings = config.Settings(metrics_address="127.0.0.1", metrics_port=taken_port)
     with pytest.raises(server.BindError):

@@ -12,7 +12,7 @@ import pytest
 from builders import T0, answer, q
 from hypothesis import strategies as st
 
-from headless_auditor import records, verdict
+from headless_auditor.core import records, verdict
 
 K = TypeVar("K")
 V = TypeVar("V")

@@ -11,7 +11,7 @@ import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from headless_auditor import audit, lint, verdict
+from headless_auditor.core import audit, lint, verdict
 
 GROUP = "headless-auditor.io"
 DNS_CONSISTENT = f"{GROUP}/DNSConsistent"

@@ -21,9 +21,10 @@ from typing import Any
 
 import kopf
 
-from headless_auditor import auditor, inventory
+from headless_auditor.controller import auditor
+from headless_auditor.core import snapshots
 
-Key = inventory.Key
+Key = snapshots.Key
 
 
 class IndexSources:
@@ -54,7 +55,7 @@ class IndexSources:
 
 
 def _any_headless(store: Iterable[Mapping[str, Any]]) -> bool:
-    return any(inventory.is_headless(s) for s in store)
+    return any(snapshots.is_headless(s) for s in store)
 
 
 def register(registry: kopf.OperatorRegistry, audits: auditor.Auditor) -> None:
@@ -62,7 +63,7 @@ def register(registry: kopf.OperatorRegistry, audits: auditor.Auditor) -> None:
 
     @kopf.index("services", id="services_idx", registry=registry)
     def services_idx(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
-        return {inventory.key_of(body): inventory.trim_service(body)}
+        return {snapshots.key_of(body): snapshots.trim_service(body)}
 
     # Event handlers are coroutines so that they run on the operator's event loop, where the
     # auditor's scheduler lives (plain functions would run in kopf's thread pool).
@@ -71,13 +72,13 @@ def register(registry: kopf.OperatorRegistry, audits: auditor.Auditor) -> None:
     def slices_idx(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
         # {} (not None) for an unlabelled slice: kopf keeps an object's previous entries when
         # an index function returns None, so a slice losing its label would stay indexed.
-        key = inventory.slice_key(body)
-        return {key: inventory.trim_slice(body)} if key else {}
+        key = snapshots.slice_key(body)
+        return {key: snapshots.trim_slice(body)} if key else {}
 
     @kopf.index("apps", "v1", "statefulsets", id="statefulsets_idx", registry=registry)
     def statefulsets_idx(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
-        key = inventory.governing_key(body)
-        return {key: inventory.trim_statefulset(body)} if key else {}
+        key = snapshots.governing_key(body)
+        return {key: snapshots.trim_statefulset(body)} if key else {}
 
     def changed(keys: Iterable[Key | None], indexes: Mapping[str, Any]) -> None:
         audits.attach(IndexSources(indexes))
@@ -85,17 +86,17 @@ def register(registry: kopf.OperatorRegistry, audits: auditor.Auditor) -> None:
 
     @kopf.on.event("services", id="service-changed", registry=registry)
     async def service_changed(body: kopf.Body, **kwargs: Any) -> None:
-        changed([inventory.key_of(body)], kwargs)
+        changed([snapshots.key_of(body)], kwargs)
 
     @kopf.on.event(
         "discovery.k8s.io", "v1", "endpointslices", id="slice-changed", registry=registry
     )
     async def slice_changed(body: kopf.Body, **kwargs: Any) -> None:
-        changed([inventory.slice_key(body)], kwargs)
+        changed([snapshots.slice_key(body)], kwargs)
 
     @kopf.on.event("apps", "v1", "statefulsets", id="statefulset-changed", registry=registry)
     async def statefulset_changed(body: kopf.Body, **kwargs: Any) -> None:
-        changed([inventory.governing_key(body)], kwargs)
+        changed([snapshots.governing_key(body)], kwargs)
 
     del services_idx, slices_idx, statefulsets_idx
     del service_changed, slice_changed, statefulset_changed

@@ -28,7 +28,7 @@ import re
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
-from headless_auditor import expected, model
+from headless_auditor.core import expected, objects
 
 
 class Severity(enum.StrEnum):
@@ -129,15 +129,15 @@ class PodNameProblem:
 class _Facts:
     """What every check needs, computed once per snapshot."""
 
-    snapshot: model.Snapshot
-    endpoints: tuple[model.Endpoint, ...]
-    by_label: Mapping[str, tuple[model.Endpoint, ...]]
+    snapshot: objects.Snapshot
+    endpoints: tuple[objects.Endpoint, ...]
+    by_label: Mapping[str, tuple[objects.Endpoint, ...]]
     """Endpoints by ``name(e)``: the name CoreDNS answers them under."""
-    by_pod: Mapping[str, tuple[model.Endpoint, ...]]
+    by_pod: Mapping[str, tuple[objects.Endpoint, ...]]
     """Endpoints by the name of the pod their ``targetRef`` points at."""
 
     @property
-    def service(self) -> model.Service | None:
+    def service(self) -> objects.Service | None:
         return self.snapshot.service
 
     def fqdn(self, label: str = "") -> str:
@@ -147,11 +147,11 @@ class _Facts:
         return f"{label}.{domain}".strip(".") if label else domain.rstrip(".")
 
 
-def _facts(snapshot: model.Snapshot) -> _Facts:
+def _facts(snapshot: objects.Snapshot) -> _Facts:
     pod_names = snapshot.corefile_options.endpoint_pod_names
     endpoints = tuple(e for eps in snapshot.slices for e in eps.endpoints)
-    by_label: dict[str, list[model.Endpoint]] = collections.defaultdict(list)
-    by_pod: dict[str, list[model.Endpoint]] = collections.defaultdict(list)
+    by_label: dict[str, list[objects.Endpoint]] = collections.defaultdict(list)
+    by_pod: dict[str, list[objects.Endpoint]] = collections.defaultdict(list)
     for endpoint in endpoints:
         labels = {
             expected.endpoint_label(endpoint, a, endpoint_pod_names=pod_names)
@@ -169,18 +169,18 @@ def _facts(snapshot: model.Snapshot) -> _Facts:
     )
 
 
-def _identity(endpoint: model.Endpoint) -> tuple[str, ...]:
+def _identity(endpoint: objects.Endpoint) -> tuple[str, ...]:
     """One pod once, even when a dual-stack pod appears in an IPv4 and an IPv6 slice."""
     ref = endpoint.target_ref
     return (ref.kind, ref.name) if ref is not None else endpoint.addresses
 
 
-def _distinct(endpoints: Iterable[model.Endpoint]) -> list[model.Endpoint]:
+def _distinct(endpoints: Iterable[objects.Endpoint]) -> list[objects.Endpoint]:
     unique = {_identity(e): e for e in endpoints}
     return [unique[k] for k in sorted(unique)]
 
 
-def _describe(endpoints: Sequence[model.Endpoint]) -> str:
+def _describe(endpoints: Sequence[objects.Endpoint]) -> str:
     """``web-0, web-1, ... (7 in all)``: pod names, else addresses."""
     names = sorted(e.target_ref.name if e.target_ref else "/".join(e.addresses) for e in endpoints)
     shown = ", ".join(names[:_MAX_LISTED])
@@ -194,7 +194,7 @@ def _finding(code: str, subject: str, message: str) -> Finding:
 # -- checks ------------------------------------------------------------------------------------
 
 
-def lint(snapshot: model.Snapshot) -> tuple[Finding, ...]:
+def lint(snapshot: objects.Snapshot) -> tuple[Finding, ...]:
     """Every misconfiguration in the snapshot, most severe first, in a stable order."""
     facts = _facts(snapshot)
     findings = [f for check in _CHECKS for f in check(facts)]
@@ -202,7 +202,7 @@ def lint(snapshot: model.Snapshot) -> tuple[Finding, ...]:
     return tuple(sorted(findings, key=lambda f: (rank[f.severity], f.subject, f.code, f.message)))
 
 
-def _governing(facts: _Facts) -> Iterator[tuple[model.Service, model.StatefulSet]]:
+def _governing(facts: _Facts) -> Iterator[tuple[objects.Service, objects.StatefulSet]]:
     if facts.service is not None:
         for sts in facts.snapshot.statefulsets:
             yield facts.service, sts
@@ -247,7 +247,7 @@ def _selectorless_governing(facts: _Facts) -> Iterator[Finding]:
                 f"Service/{service.name} has no selector, so no controller writes its "
                 f"EndpointSlices: the pods of StatefulSet/{sts.name} get names only if whoever "
                 "writes the slices sets each endpoint's hostname. Add a selector matching the "
-                f"pod template labels ({model.format_labels(sts.template_labels)}).",
+                f"pod template labels ({objects.format_labels(sts.template_labels)}).",
             )
 
 
@@ -255,13 +255,15 @@ def _selector_misses_statefulset(facts: _Facts) -> Iterator[Finding]:
     for service, sts in _governing(facts):
         ordinals = sts.ordinals or range(sts.ordinal_start, sts.ordinal_start + 1)
         selector = service.selector
-        if selector is None or any(model.selector_matches_pod(selector, sts, i) for i in ordinals):
+        if selector is None or any(
+            objects.selector_matches_pod(selector, sts, i) for i in ordinals
+        ):
             continue
         yield _finding(
             "SelectorMissesStatefulSet",
             f"StatefulSet/{sts.name}",
-            f"Service/{service.name} selects {model.format_labels(selector)}, which the pods of "
-            f"StatefulSet/{sts.name} (labels {model.format_labels(sts.template_labels)}) do not "
+            f"Service/{service.name} selects {objects.format_labels(selector)}, which the pods of "
+            f"StatefulSet/{sts.name} (labels {objects.format_labels(sts.template_labels)}) do not "
             f"carry: they are not endpoints of {service.name}, so "
             f"{facts.fqdn(sts.pod_name(sts.ordinal_start))} and its siblings do not resolve. "
             "Make the Service selector a subset of the pod template labels.",
@@ -275,7 +277,7 @@ def _selector_matches_no_endpoints(facts: _Facts) -> Iterator[Finding]:
     statefulsets = facts.snapshot.statefulsets
     if statefulsets and all(sts.replicas == 0 for sts in statefulsets):
         return  # scaled to zero on purpose
-    selector = model.format_labels(service.selector)
+    selector = objects.format_labels(service.selector)
     yield _finding(
         "SelectorMatchesNoEndpoints",
         f"Service/{service.name}",
@@ -290,7 +292,7 @@ def _tolerate_unready(facts: _Facts) -> Iterator[Finding]:
     service = facts.service
     if service is None or not service.tolerate_unready_annotation:
         return
-    annotation = f'{model.TOLERATE_UNREADY_ANNOTATION}: "true"'
+    annotation = f'{objects.TOLERATE_UNREADY_ANNOTATION}: "true"'
     if service.publish_not_ready_addresses:
         yield _finding(
             "TolerateUnreadyAnnotationRedundant",
@@ -343,13 +345,13 @@ def _foreign_slices(facts: _Facts) -> Iterator[Finding]:
     if service is None or service.selector is None:
         return  # a selector-less Service's slices are always someone else's
     for eps in facts.snapshot.slices:
-        if eps.managed_by == model.ENDPOINTSLICE_CONTROLLER:
+        if eps.managed_by == objects.ENDPOINTSLICE_CONTROLLER:
             continue
         owner = f'"{eps.managed_by}"' if eps.managed_by else "no one (no managed-by label)"
         yield _finding(
             "ForeignEndpointSlice",
             f"EndpointSlice/{eps.name}",
-            f"EndpointSlice/{eps.name} is labelled {model.SERVICE_NAME_LABEL}={service.name} but "
+            f"EndpointSlice/{eps.name} is labelled {objects.SERVICE_NAME_LABEL}={service.name} but "
             f"managed by {owner}, not the EndpointSlice controller: CoreDNS serves its "
             f"{len(eps.endpoints)} endpoint(s) as part of {facts.fqdn()} next to the selected "
             "pods. Delete the slice or remove the label if that is not intended.",
@@ -357,7 +359,7 @@ def _foreign_slices(facts: _Facts) -> Iterator[Finding]:
 
 
 def _duplicate_hostnames(facts: _Facts) -> Iterator[Finding]:
-    by_hostname: dict[str, list[model.Endpoint]] = collections.defaultdict(list)
+    by_hostname: dict[str, list[objects.Endpoint]] = collections.defaultdict(list)
     for endpoint in facts.endpoints:
         if endpoint.hostname:
             by_hostname[endpoint.hostname.lower()].append(endpoint)
@@ -377,7 +379,7 @@ def _subdomain_mismatch(facts: _Facts) -> Iterator[Finding]:
     if facts.snapshot.corefile_options.endpoint_pod_names:
         return  # pods without hostname still resolve by their pod name
     governed = {sts.name: sts for sts in facts.snapshot.statefulsets}
-    groups: dict[str, list[model.Endpoint]] = collections.defaultdict(list)
+    groups: dict[str, list[objects.Endpoint]] = collections.defaultdict(list)
     for endpoint in facts.endpoints:
         match = _STATEFUL_POD.match(endpoint.pod_name or "")
         if match and not endpoint.hostname:
@@ -390,7 +392,7 @@ def _subdomain_mismatch(facts: _Facts) -> Iterator[Finding]:
 
 
 def _governed_mismatch(
-    facts: _Facts, sts: model.StatefulSet, endpoints: Sequence[model.Endpoint]
+    facts: _Facts, sts: objects.StatefulSet, endpoints: Sequence[objects.Endpoint]
 ) -> Finding:
     name = facts.snapshot.name
     return _finding(
@@ -404,7 +406,7 @@ def _governed_mismatch(
     )
 
 
-def _foreign_mismatch(facts: _Facts, prefix: str, endpoints: Sequence[model.Endpoint]) -> Finding:
+def _foreign_mismatch(facts: _Facts, prefix: str, endpoints: Sequence[objects.Endpoint]) -> Finding:
     name = facts.snapshot.name
     return _finding(
         "SubdomainMismatch",
@@ -450,7 +452,7 @@ _CHECKS: tuple[Callable[[_Facts], Iterable[Finding]], ...] = (
 # -- pod names ---------------------------------------------------------------------------------
 
 
-def pod_name_problems(snapshot: model.Snapshot) -> tuple[PodNameProblem, ...]:
+def pod_name_problems(snapshot: objects.Snapshot) -> tuple[PodNameProblem, ...]:
     """For every pod the governing StatefulSets should have, why its stable name won't resolve."""
     facts = _facts(snapshot)
     problems = (
@@ -461,7 +463,7 @@ def pod_name_problems(snapshot: model.Snapshot) -> tuple[PodNameProblem, ...]:
     return tuple(sorted(p for p in problems if p is not None))
 
 
-def _pod_problem(facts: _Facts, sts: model.StatefulSet, ordinal: int) -> PodNameProblem | None:
+def _pod_problem(facts: _Facts, sts: objects.StatefulSet, ordinal: int) -> PodNameProblem | None:
     pod = sts.pod_name(ordinal)
     found = _pod_reason(facts, sts, ordinal)
     if found is None:
@@ -472,7 +474,7 @@ def _pod_problem(facts: _Facts, sts: model.StatefulSet, ordinal: int) -> PodName
     )
 
 
-def _pod_reason(facts: _Facts, sts: model.StatefulSet, ordinal: int) -> tuple[str, str] | None:
+def _pod_reason(facts: _Facts, sts: objects.StatefulSet, ordinal: int) -> tuple[str, str] | None:
     pod, service = sts.pod_name(ordinal), facts.service
     if service is None:
         return "ServiceNotFound", f"Service {facts.snapshot.name} does not exist."
@@ -497,7 +499,7 @@ def _pod_reason(facts: _Facts, sts: model.StatefulSet, ordinal: int) -> tuple[st
 
 
 def _unready_reason(
-    service: model.Service, pod: str, endpoints: Sequence[model.Endpoint]
+    service: objects.Service, pod: str, endpoints: Sequence[objects.Endpoint]
 ) -> tuple[str, str]:
     if any(e.terminating for e in endpoints):
         return "Terminating", f"{pod} is terminating, so it is no longer published."
@@ -513,16 +515,16 @@ def _unready_reason(
 
 
 def _missing_reason(
-    service: model.Service, sts: model.StatefulSet, ordinal: int
+    service: objects.Service, sts: objects.StatefulSet, ordinal: int
 ) -> tuple[str, str]:
     pod = sts.pod_name(ordinal)
     if service.selector is None:
         return "NoEndpoint", (
             f"{service.name} has no selector and none of its EndpointSlices lists {pod}."
         )
-    if not model.selector_matches_pod(service.selector, sts, ordinal):
+    if not objects.selector_matches_pod(service.selector, sts, ordinal):
         return "SelectorMissesPod", (
-            f"the selector of {service.name} ({model.format_labels(service.selector)}) does not "
+            f"the selector of {service.name} ({objects.format_labels(service.selector)}) does not "
             f"match the labels of {pod}, so it is not an endpoint."
         )
     return "NoEndpoint", (

@@ -1,6 +1,6 @@
 """Exactly what CoreDNS (v1.11-v1.14, kubernetes plugin) must answer for one headless Service.
 
-This is dns-rules.md, Layer 2, as a pure function of a :class:`~model.Snapshot`. The questions
+This is dns-rules.md, Layer 2, as a pure function of a :class:`~objects.Snapshot`. The questions
 are the ones worth asking -- each rule is exercised once, and the number stays proportional to
 the endpoints, so a sweep of thousands of Services stays cheap:
 
@@ -39,9 +39,9 @@ import dataclasses
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-from headless_auditor import model, records
+from headless_auditor.core import objects, records
 
-_NO_PORT = model.EndpointPort(name="", port=None, protocol="")
+_NO_PORT = objects.EndpointPort(name="", port=None, protocol="")
 """CoreDNS's placeholder for a slice without ports: counted in SRV weights, never answered."""
 _POD_NAME_LIMIT = 64
 """``endpoint_pod_names`` ignores target names at least this long (not a valid DNS label)."""
@@ -58,7 +58,7 @@ class _Address:
     label: str
     """``name(e)`` for this address, lower-case."""
     ready: bool
-    ports: tuple[model.EndpointPort, ...]
+    ports: tuple[objects.EndpointPort, ...]
     """The ports of the address's slice (the placeholder when it has none)."""
 
 
@@ -74,7 +74,7 @@ def dashed_ip(address: str) -> str:
     return dashed + "0" if dashed.endswith("-") else dashed
 
 
-def endpoint_label(endpoint: model.Endpoint, address: str, *, endpoint_pod_names: bool) -> str:
+def endpoint_label(endpoint: objects.Endpoint, address: str, *, endpoint_pod_names: bool) -> str:
     """``name(e)`` for one address of an endpoint, lower-case (names match case-insensitively)."""
     ref = endpoint.target_ref
     if endpoint.hostname:
@@ -102,7 +102,9 @@ def srv_weight(pairs: int) -> int:
     return max(1, 100 // pairs)
 
 
-def expected_answers(snapshot: model.Snapshot, zone: str) -> dict[records.Question, records.Answer]:
+def expected_answers(
+    snapshot: objects.Snapshot, zone: str
+) -> dict[records.Question, records.Answer]:
     """Every question worth asking about the Service, with the answer CoreDNS must give.
 
     ``zone`` is the cluster zone (``cluster.local``). Raises ValueError for a Service that is
@@ -120,12 +122,12 @@ def expected_answers(snapshot: model.Snapshot, zone: str) -> dict[records.Questi
     return answers
 
 
-def questions_for(snapshot: model.Snapshot, zone: str) -> tuple[records.Question, ...]:
+def questions_for(snapshot: objects.Snapshot, zone: str) -> tuple[records.Question, ...]:
     """The questions the prober asks for this Service, sorted."""
     return tuple(sorted(expected_answers(snapshot, zone)))
 
 
-def _serves_endpoints(snapshot: model.Snapshot) -> bool:
+def _serves_endpoints(snapshot: objects.Snapshot) -> bool:
     """Whether CoreDNS answers from the endpoints at all (the Service exists and is visible)."""
     options = snapshot.corefile_options
     return (
@@ -135,7 +137,7 @@ def _serves_endpoints(snapshot: model.Snapshot) -> bool:
     )
 
 
-def _addresses(snapshot: model.Snapshot) -> list[_Address]:
+def _addresses(snapshot: objects.Snapshot) -> list[_Address]:
     pod_names = snapshot.corefile_options.endpoint_pod_names
     found: list[_Address] = []
     for eps in snapshot.slices:
@@ -176,7 +178,7 @@ def _service_answers(domain: str, served: Sequence[_Address]) -> _AnswerMap:
     return answers
 
 
-def _labels(snapshot: model.Snapshot, addresses: Iterable[_Address]) -> dict[str, bool]:
+def _labels(snapshot: objects.Snapshot, addresses: Iterable[_Address]) -> dict[str, bool]:
     """Every endpoint and StatefulSet pod label, mapped to whether it has an IPv6 address."""
     labels: dict[str, bool] = {}
     for sts in snapshot.statefulsets:
@@ -198,9 +200,9 @@ def _name_answers(domain: str, labels: dict[str, bool], served: Iterable[_Addres
     return answers
 
 
-def _port_keys(snapshot: model.Snapshot) -> set[tuple[str, str]]:
+def _port_keys(snapshot: objects.Snapshot) -> set[tuple[str, str]]:
     """``(name, protocol)`` of every named port of the Service and its slices, lower-case."""
-    ports: list[model.ServicePort | model.EndpointPort] = [
+    ports: list[objects.ServicePort | objects.EndpointPort] = [
         *(snapshot.service.ports if snapshot.service else ()),
         *(p for eps in snapshot.slices for p in eps.ports),
     ]
@@ -236,5 +238,5 @@ def _srv_answer(
     )
 
 
-def _key(port: model.EndpointPort) -> tuple[str, str]:
+def _key(port: objects.EndpointPort) -> tuple[str, str]:
     return (port.name.lower(), port.protocol.lower())

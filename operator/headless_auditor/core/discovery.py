@@ -13,7 +13,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from headless_auditor import records
+from headless_auditor.core import records
 
 NAMESPACE = "kube-system"
 SERVICE = "kube-dns"

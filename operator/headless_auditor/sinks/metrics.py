@@ -13,7 +13,8 @@ from collections.abc import Iterable
 
 import prometheus_client as prom
 
-from headless_auditor import __version__, audit, lint, records
+from headless_auditor import __version__
+from headless_auditor.core import audit, lint, records
 
 PREFIX = "headless_auditor"
 _STATES = ("Consistent", "Converging", "Inconsistent", "Unknown", "NotAudited")

@@ -17,7 +17,8 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from headless_auditor import kubeapi, reports
+from headless_auditor.kube import client
+from headless_auditor.sinks import report
 
 FIELD_MANAGER = "headless-auditor"
 APPLY = "application/apply-patch+yaml"
@@ -50,7 +51,7 @@ class Writer(typing.Protocol):
 class KubeWriter:
     """Writes through the Kubernetes API."""
 
-    def __init__(self, kube: kubeapi.Kube) -> None:
+    def __init__(self, kube: client.Kube) -> None:
         self._kube = kube
 
     async def _apply(self, path: str, body: Mapping[str, Any]) -> None:
@@ -74,9 +75,9 @@ class KubeWriter:
         self, namespace: str, name: str, service_uid: str, status: Mapping[str, Any]
     ) -> None:
         """Create or update the report object, then its status subresource."""
-        body = reports.skeleton(namespace, name, service_uid)
-        await self._apply(reports.path(namespace, name), body)
-        await self._apply(reports.path(namespace, name, status=True), {**body, "status": status})
+        body = report.skeleton(namespace, name, service_uid)
+        await self._apply(report.path(namespace, name), body)
+        await self._apply(report.path(namespace, name, status=True), {**body, "status": status})
 
     async def event(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

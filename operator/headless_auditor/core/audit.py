@@ -10,7 +10,8 @@ import dataclasses
 import datetime
 from collections.abc import Callable
 
-from headless_auditor import corefile, expected, lint, model, probe, records, verdict
+from headless_auditor import probe
+from headless_auditor.core import corefile, expected, lint, objects, records, verdict
 
 Clock = Callable[[], datetime.datetime]
 
@@ -84,7 +85,7 @@ class Audit:
 
 
 async def audit(
-    snapshot: model.Snapshot,
+    snapshot: objects.Snapshot,
     context: Context,
     prober: probe.Prober,
     clock: Clock = utc_now,

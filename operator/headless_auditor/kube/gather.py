@@ -9,7 +9,10 @@ import dataclasses
 import logging
 from typing import Any
 
-from headless_auditor import config, corefile, discovery, inventory, kubeapi, records, reports
+from headless_auditor import config
+from headless_auditor.core import corefile, discovery, records, snapshots
+from headless_auditor.kube import client
+from headless_auditor.sinks import report
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +31,7 @@ def _collection(group_path: str, resource: str, namespace: str | None) -> str:
     return f"{group_path}{scope}/{resource}"
 
 
-def objects(kube: kubeapi.Kube, namespace: str | None) -> Objects:
+def objects(kube: client.Kube, namespace: str | None) -> Objects:
     """Services, EndpointSlices and StatefulSets of one namespace, or of all (None)."""
     return Objects(
         services=kube.list(_collection("/api/v1", "services", namespace)),
@@ -52,19 +55,19 @@ def corefile_options(configmap: dict[str, Any] | None) -> corefile.CorefileOptio
         return corefile.CorefileOptions()
 
 
-def live_corefile(kube: kubeapi.Kube) -> corefile.CorefileOptions:
+def live_corefile(kube: client.Kube) -> corefile.CorefileOptions:
     return corefile_options(kube.get(COREDNS_CONFIGMAP))
 
 
-def existing_reports(kube: kubeapi.Kube) -> dict[inventory.Key, dict[str, Any]]:
+def existing_reports(kube: client.Kube) -> dict[snapshots.Key, dict[str, Any]]:
     """The status of every report object in the cluster, by its Service's key (one LIST).
 
-    Raises :class:`kubeapi.ApiError` 404 when the HeadlessServiceAudit CRD is not installed."""
-    found = kube.list(f"/apis/{reports.API_VERSION}/{reports.PLURAL}")
-    return {inventory.key_of(item): dict(item.get("status") or {}) for item in found}
+    Raises :class:`client.ApiError` 404 when the HeadlessServiceAudit CRD is not installed."""
+    found = kube.list(f"/apis/{report.API_VERSION}/{report.PLURAL}")
+    return {snapshots.key_of(item): dict(item.get("status") or {}) for item in found}
 
 
-def dns_servers(kube: kubeapi.Kube, settings: config.Settings) -> tuple[records.DNSServer, ...]:
+def dns_servers(kube: client.Kube, settings: config.Settings) -> tuple[records.DNSServer, ...]:
     """The configured servers, else the kube-dns Service IP and every CoreDNS endpoint."""
     if settings.dns_servers:
         return settings.dns_servers

@@ -21,19 +21,10 @@ import kopf
 import prometheus_client as prom
 from kopf._core.engines import peering  # Identity is not re-exported by kopf
 
-from headless_auditor import (
-    __version__,
-    auditor,
-    config,
-    gather,
-    handlers,
-    kopf_fixes,
-    kubeapi,
-    metrics,
-    probe,
-    server,
-    writers,
-)
+from headless_auditor import __version__, config, probe
+from headless_auditor.controller import auditor, handlers, kopf_fixes, server
+from headless_auditor.kube import client, gather, writers
+from headless_auditor.sinks import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +107,7 @@ async def _operate(
     in_cluster: bool,
 ) -> None:
     """kopf, the requested audits and the sweeps, until kopf stops or one of them fails."""
-    kube = kubeapi.Kube.connect(kubeconfig, in_cluster=in_cluster)
+    kube = client.Kube.connect(kubeconfig, in_cluster=in_cluster)
     meters = metrics.Metrics(registry)
     probe_settings = probe.ProbeSettings(
         timeout=settings.dns_timeout,

@@ -19,7 +19,7 @@ import datetime
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from headless_auditor import corefile
+from headless_auditor.core import corefile
 
 Labels = frozenset[tuple[str, str]]
 """Labels or a ``matchLabels`` selector, as hashable ``(key, value)`` pairs."""

@@ -26,7 +26,7 @@ import datetime
 import enum
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from headless_auditor import records
+from headless_auditor.core import records
 
 _MAX_SUMMARY_ITEMS = 8
 """Differences spelled out in the summary before it says how many more there are."""

@@ -67,7 +67,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
-from headless_auditor import records
+from headless_auditor.core import records
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from headless_auditor import audit, conditions, kubeapi, verdict
+from headless_auditor.core import audit, verdict
+from headless_auditor.kube import client
+from headless_auditor.sinks import conditions
 
 GROUP = "headless-auditor.io"
 API_VERSION = f"{GROUP}/v1alpha1"
@@ -167,7 +169,7 @@ def after_listing(before: Availability, error: Exception | None) -> AfterListing
     if error is None:
         message = CRD_INSTALLED if missing else None
         return AfterListing(Availability.INSTALLED, message, logging.INFO)
-    if isinstance(error, kubeapi.ApiError) and error.status == 404:
+    if isinstance(error, client.ApiError) and error.status == 404:
         return AfterListing(Availability.MISSING, None if missing else CRD_MISSING)
     if missing:
         message = f"cannot tell whether the {KIND} CRD is installed now (asked again): {error}"

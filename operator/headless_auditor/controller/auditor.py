@@ -8,7 +8,7 @@ the report object and Events only when they differ from what is already there.
 
 Without the HeadlessServiceAudit CRD (the start-up LIST of the reports answers 404) the audits go
 on and write conditions, Events and metrics; report writes are skipped, not attempted and failed,
-and each sweep repeats that one LIST until the CRD is there (see :func:`reports.after_listing`).
+and each sweep repeats that one LIST until the CRD is there (see :func:`report.after_listing`).
 
 The watched objects come from kopf indexes (see :mod:`handlers`), read through :class:`Sources`.
 """
@@ -25,25 +25,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from headless_auditor import (
-    audit,
-    conditions,
-    config,
-    corefile,
-    discovery,
-    inventory,
-    kubeapi,
-    metrics,
-    model,
-    probe,
-    records,
-    reports,
-    verdict,
-    writers,
-)
+from headless_auditor import config, probe
+from headless_auditor.core import audit, corefile, discovery, objects, records, snapshots, verdict
+from headless_auditor.kube import client, writers
+from headless_auditor.sinks import conditions, metrics, report
 
 logger = logging.getLogger(__name__)
-Key = inventory.Key
+Key = snapshots.Key
 
 REPORT_REFRESH_SECONDS = 600.0
 """An unchanged report's lastAuditTime is refreshed at most this often (one write per Service
@@ -65,7 +53,7 @@ class Sources(Protocol):
 class _Audited:
     """What one Service's last audit read, and when it started (monotonic seconds)."""
 
-    inputs: tuple[model.Snapshot, tuple[records.DNSServer, ...]]
+    inputs: tuple[objects.Snapshot, tuple[records.DNSServer, ...]]
     started: float
 
 
@@ -107,7 +95,7 @@ class Auditor:
         """The status of the report objects already there, by key: listed once, on first use
         (and at each sweep while their CRD is missing)."""
         self._reports_at_start: asyncio.Future[dict[Key, dict[str, Any]]] | None = None
-        self.report_availability = reports.Availability.NOT_LISTED
+        self.report_availability = report.Availability.NOT_LISTED
         self.clock = clock
         self.sources: Sources | None = None
         self.attached = asyncio.Event()
@@ -201,14 +189,14 @@ class Auditor:
         key = (discovery.NAMESPACE, discovery.SERVICE)
         return discovery.dns_servers(self.sources.service(key), self.sources.slices(key))
 
-    def snapshot(self, key: Key) -> model.Snapshot | None:
+    def snapshot(self, key: Key) -> objects.Snapshot | None:
         """The Service's snapshot, or None when it is no longer audited."""
         assert self.sources is not None
         service = self.sources.service(key)
         statefulsets = self.sources.statefulsets(key)
-        if not statefulsets and (service is None or not inventory.is_headless(service)):
+        if not statefulsets and (service is None or not snapshots.is_headless(service)):
             return None
-        return inventory.snapshot(
+        return snapshots.snapshot(
             key, service, self.sources.slices(key), statefulsets, self.options
         )
 
@@ -250,7 +238,7 @@ class Auditor:
             try:
                 await self.publish(key, result)
             except Exception as error:
-                if isinstance(error, kubeapi.ApiError) and _gone(error):
+                if isinstance(error, client.ApiError) and _gone(error):
                     logger.info("%s/%s went away while writing its audit: %s", *key, error)
                 else:
                     logger.exception("writing the audit of %s/%s failed; retrying later", *key)
@@ -265,7 +253,7 @@ class Auditor:
             )
             return result
 
-    def _track_convergence(self, key: Key, snapshot: model.Snapshot, result: audit.Audit) -> None:
+    def _track_convergence(self, key: Key, snapshot: objects.Snapshot, result: audit.Audit) -> None:
         """Observe how long DNS took to match the API after each change of the inputs."""
         memory, change = self._memory[key], snapshot.last_change
         if change is None or result.verdict is None:
@@ -313,16 +301,16 @@ class Auditor:
     ) -> None:
         assert self.sources is not None
         memory = self._memory[key]
-        status = reports.status(result, current, self.clock())
+        status = report.status(result, current, self.clock())
         old = memory.report
         if old is None:  # the first audit since start: the report found then, if any
             found = await self._existing_reports()
-            if self.report_availability is reports.Availability.MISSING:
+            if self.report_availability is report.Availability.MISSING:
                 return  # no CRD: nothing to write to (told once; each sweep looks again)
             old = memory.report = found.pop(key, None)
             memory.report_written_at = time.monotonic() if old is not None else 0.0
         fresh = time.monotonic() - memory.report_written_at < REPORT_REFRESH_SECONDS
-        if reports.same_content(old, status) and fresh:
+        if report.same_content(old, status) and fresh:
             return
         await self.writer.apply_report(key[0], key[1], uid, status)
         self.metrics.writes.labels("report").inc()
@@ -337,7 +325,7 @@ class Auditor:
 
     async def recheck_reports(self) -> None:
         """While the CRD is known missing: the start-up LIST of the reports, once more."""
-        if self.report_availability is reports.Availability.MISSING:
+        if self.report_availability is report.Availability.MISSING:
             self._reports_at_start = asyncio.ensure_future(self._list_reports())
             await asyncio.shield(self._reports_at_start)
 
@@ -348,7 +336,7 @@ class Auditor:
             found = await asyncio.to_thread(self.read_reports)
         except Exception as failure:
             error = failure
-        after = reports.after_listing(self.report_availability, error)
+        after = report.after_listing(self.report_availability, error)
         self.report_availability = after.availability
         if after.message is not None:
             logger.log(after.level, "%s", after.message)
@@ -399,6 +387,6 @@ class Auditor:
         return self._latest
 
 
-def _gone(error: kubeapi.ApiError) -> bool:
+def _gone(error: client.ApiError) -> bool:
     """The Service or its namespace is being deleted: nothing to retry."""
     return error.status == 404 or (error.status == 403 and "being terminated" in str(error))

@@ -9,7 +9,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from headless_auditor import audit, records, reports, verdict
+from headless_auditor.core import audit, records, verdict
+from headless_auditor.sinks import report
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -124,8 +125,8 @@ def audit_json(a: audit.Audit) -> dict[str, Any]:
         "headless": a.headless,
         "valid": a.valid,
         "dns": _verdict_json(a.verdict) if a.verdict else None,
-        "findings": reports.findings_json(a),
-        "podNameProblems": reports.pod_problems_json(a),
+        "findings": report.findings_json(a),
+        "podNameProblems": report.pod_problems_json(a),
         "auditedAt": a.audited_at.isoformat(),
     }
 

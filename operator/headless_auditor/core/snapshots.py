@@ -12,7 +12,7 @@ import collections
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from headless_auditor import corefile, model
+from headless_auditor.core import corefile, objects
 
 Key = tuple[str, str]
 """``(namespace, name)`` of an audited Service."""
@@ -36,7 +36,7 @@ def governing_key(statefulset: Obj) -> Key | None:
 
 def slice_key(endpoint_slice: Obj) -> Key | None:
     """The Service an EndpointSlice is labelled for (None for an unlabelled slice)."""
-    name = endpoint_slice.get("metadata", {}).get("labels", {}).get(model.SERVICE_NAME_LABEL)
+    name = endpoint_slice.get("metadata", {}).get("labels", {}).get(objects.SERVICE_NAME_LABEL)
     return (key_of(endpoint_slice)[0], str(name)) if name else None
 
 
@@ -53,18 +53,18 @@ def snapshot(
     slices: Iterable[Obj],
     statefulsets: Iterable[Obj],
     options: corefile.CorefileOptions,
-) -> model.Snapshot:
+) -> objects.Snapshot:
     """The snapshot of one Service from its (already grouped) raw objects."""
     slices = sorted(slices, key=key_of)
     statefulsets = sorted(statefulsets, key=key_of)
-    return model.Snapshot(
+    return objects.Snapshot(
         namespace=key[0],
         name=key[1],
-        service=model.service_from_api(service) if service is not None else None,
-        slices=tuple(model.endpoint_slice_from_api(s) for s in slices),
-        statefulsets=tuple(model.statefulset_from_api(s) for s in statefulsets),
+        service=objects.service_from_api(service) if service is not None else None,
+        slices=tuple(objects.endpoint_slice_from_api(s) for s in slices),
+        statefulsets=tuple(objects.statefulset_from_api(s) for s in statefulsets),
         corefile_options=options,
-        last_change=model.last_change_of([*([service] if service else []), *slices]),
+        last_change=objects.last_change_of([*([service] if service else []), *slices]),
     )
 
 
@@ -73,7 +73,7 @@ def snapshots(
     slices: Iterable[Obj],
     statefulsets: Sequence[Obj],
     options: corefile.CorefileOptions,
-) -> list[model.Snapshot]:
+) -> list[objects.Snapshot]:
     """Every audited Service's snapshot, from full lists of the three kinds."""
     by_key = {key_of(s): s for s in services}
     slices_of: dict[Key, list[Obj]] = collections.defaultdict(list)
@@ -129,7 +129,7 @@ def trim_service(obj: Obj) -> dict[str, Any]:
         "ipFamilies",
     )
     return {
-        "metadata": _trimmed_meta(obj, annotations=(model.TOLERATE_UNREADY_ANNOTATION,)),
+        "metadata": _trimmed_meta(obj, annotations=(objects.TOLERATE_UNREADY_ANNOTATION,)),
         "spec": {k: spec[k] for k in keys if k in spec},
         "status": {"conditions": list((obj.get("status") or {}).get("conditions") or [])},
     }

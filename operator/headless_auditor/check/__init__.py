@@ -1,0 +1,1 @@
+"""The one-shot ``check`` command and its rendering."""

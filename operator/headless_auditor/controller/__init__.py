@@ -1,0 +1,1 @@
+"""The operator: kopf handlers, the scheduler, the publisher, the process."""

@@ -1,0 +1,1 @@
+"""The Kubernetes API: the client, the writer, the one-shot gatherer."""

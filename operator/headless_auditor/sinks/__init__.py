@@ -1,0 +1,1 @@
+"""The outputs of an audit: conditions, the report object, Events, metrics."""
