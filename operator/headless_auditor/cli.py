@@ -8,17 +8,15 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
+from typing import Any
 
-from headless_auditor import __version__, config, probe
-from headless_auditor.check import render
+from headless_auditor import __version__, config
+from headless_auditor.check import command, render
 from headless_auditor.controller import logs, runner, server
-from headless_auditor.core import audit, corefile, snapshots
-from headless_auditor.kube import client, gather
+from headless_auditor.kube import client
 
 logger = logging.getLogger("headless_auditor")
-T = TypeVar("T")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,6 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    _check_parser(commands)
+    _run_parser(commands)
+    return parser
+
+
+def _check_parser(commands: Any) -> None:
     check = commands.add_parser(
         "check",
         help="audit once and print the result",
@@ -47,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
         "discovered from kube-system/kube-dns)",
     )
     _common_flags(check)
+
+
+def _run_parser(commands: Any) -> None:
     run = commands.add_parser(
         "run",
         help="run the operator: audit continuously, write conditions, reports, Events, metrics",
@@ -67,7 +74,6 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-port", help="port of /metrics and /healthz (default 8080)")
     run.add_argument("--log-format", help="text or json (default: json in a cluster)")
     _common_flags(run)
-    return parser
 
 
 def _common_flags(parser: argparse.ArgumentParser) -> None:
@@ -106,7 +112,7 @@ def _connect(kubeconfig: str | None) -> client.Kube:
     return client.Kube.connect(kubeconfig, in_cluster=_in_cluster(kubeconfig))
 
 
-def run(args: argparse.Namespace, settings: config.Settings) -> int:
+def operate(args: argparse.Namespace, settings: config.Settings) -> int:
     """The operator, until SIGTERM or SIGINT (exit 0); a fatal error raises.
 
     :class:`server.BindError` (the metrics address cannot be bound) is raised before kopf or any
@@ -118,51 +124,6 @@ def run(args: argparse.Namespace, settings: config.Settings) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(runner.run(settings, kubeconfig=args.kubeconfig, in_cluster=in_cluster))
     return 0
-
-
-async def _bounded(limit: asyncio.Semaphore, work: Awaitable[T]) -> T:
-    async with limit:
-        return await work
-
-
-async def _audit_all(
-    listed: gather.Objects,
-    context: audit.Context,
-    settings: config.Settings,
-    options: corefile.CorefileOptions,
-) -> list[audit.Audit]:
-    found = snapshots.snapshots(listed.services, listed.slices, listed.statefulsets, options)
-    probe_settings = probe.ProbeSettings(
-        timeout=settings.dns_timeout,
-        retries=settings.dns_retries,
-        max_in_flight=settings.dns_concurrency,
-    )
-    limit = asyncio.Semaphore(settings.audit_concurrency)
-    async with probe.DnsPythonProber(probe_settings) as prober:
-        return list(
-            await asyncio.gather(*(_bounded(limit, audit.audit(s, context, prober)) for s in found))
-        )
-
-
-def check(args: argparse.Namespace, settings: config.Settings) -> int:
-    """The one-shot audit; returns the exit code."""
-    kube = _connect(args.kubeconfig)
-    namespace = (
-        None if args.all_namespaces else args.namespace or client.current_namespace(args.kubeconfig)
-    )
-    listed = gather.objects(kube, namespace)
-    options = gather.live_corefile(kube)
-    servers = gather.dns_servers(kube, settings)
-    if not servers:
-        logger.error("no DNS servers: kube-system/kube-dns has no endpoints; pass --dns-server")
-        return render.EXIT_CANNOT_AUDIT
-    context = audit.Context.of(
-        options, servers, zone=settings.cluster_domain, grace_seconds=settings.grace_seconds
-    )
-    audits = asyncio.run(_audit_all(listed, context, settings, options))
-    text = render.to_json(audits, context) if args.output == "json" else render.table(audits)
-    sys.stdout.write(text)
-    return render.exit_code(audits)
 
 
 def bind_advice(error: server.BindError) -> str:
@@ -178,7 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = config.load(os.environ, _flags(args))
-        return run(args, settings) if args.command == "run" else check(args, settings)
+        if args.command == "run":
+            return operate(args, settings)
+        return command.check(args, settings, _connect(args.kubeconfig))
     except config.ConfigError as error:
         logger.error("configuration: %s", error)
     except client.KubeError as error:

@@ -60,6 +60,12 @@ class Settings:
     log_format: str = "text"
     """``text`` or ``json`` (``HEADLESS_AUDITOR_LOG_FORMAT``); defaults to json in a cluster."""
 
+    def servers_or(
+        self, discover: Callable[[], tuple[records.DNSServer, ...]]
+    ) -> tuple[records.DNSServer, ...]:
+        """The configured DNS servers; when none are configured, the discovered ones."""
+        return self.dns_servers or discover()
+
     def describe(self) -> str:
         """One line with every setting, for the start-up log."""
         parts = []

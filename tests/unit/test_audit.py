@@ -12,6 +12,7 @@ from builders import T0
 
 from headless_auditor import probe
 from headless_auditor.core import audit, corefile, expected, lint, objects, records, verdict
+from headless_auditor.probe import auditing
 
 R1 = records.DNSServer("10.244.0.2", 53)
 R2 = records.DNSServer("10.244.0.3", 53)
@@ -45,7 +46,7 @@ def stale_on(server: records.DNSServer, snapshot: objects.Snapshot) -> probe.InM
 async def test_healthy_service_is_consistent_and_valid() -> None:
     snapshot = changed_at(builders.web_snapshot(), 600)
     prober = healthy_prober(snapshot)
-    result = await audit.audit(snapshot, CONTEXT, prober, clock=fixed_clock())
+    result = await auditing.audit_service(snapshot, CONTEXT, prober, clock=fixed_clock())
     assert result.verdict is not None
     assert result.verdict.state is verdict.State.CONSISTENT
     assert result.dns_state == "Consistent"
@@ -60,7 +61,7 @@ async def test_healthy_service_is_consistent_and_valid() -> None:
 async def test_every_server_is_asked_every_expected_question() -> None:
     snapshot = builders.web_snapshot()
     prober = healthy_prober(snapshot)
-    await audit.audit(snapshot, CONTEXT, prober, clock=fixed_clock())
+    await auditing.audit_service(snapshot, CONTEXT, prober, clock=fixed_clock())
     want = set(expected.expected_answers(snapshot, ZONE))
     assert sorted(server for server, _ in prober.asked) == sorted(SERVERS)
     for _server, questions in prober.asked:
@@ -71,7 +72,7 @@ async def test_questions_use_the_context_zone() -> None:
     snapshot = builders.web_snapshot()
     prober = probe.InMemoryProber()
     context = audit.Context(zone="example.org", servers=(R1,), grace_seconds=5.0)
-    await audit.audit(snapshot, context, prober, clock=fixed_clock())
+    await auditing.audit_service(snapshot, context, prober, clock=fixed_clock())
     [(_server, questions)] = prober.asked
     assert questions
     assert all(q.name.endswith(".svc.example.org.") for q in questions)
@@ -80,7 +81,7 @@ async def test_questions_use_the_context_zone() -> None:
 async def test_missing_service_is_not_probed() -> None:
     snapshot = builders.snapshot(missing_service=True, statefulsets=[builders.statefulset()])
     prober = probe.InMemoryProber()
-    result = await audit.audit(snapshot, CONTEXT, prober, clock=fixed_clock())
+    result = await auditing.audit_service(snapshot, CONTEXT, prober, clock=fixed_clock())
     assert result.verdict is None
     assert result.dns_state == "NotAudited"
     assert (result.exists, result.headless) == (False, False)
@@ -97,7 +98,7 @@ async def test_non_headless_service_is_not_probed() -> None:
         [builders.statefulset(replicas=1)],
     )
     prober = probe.InMemoryProber()
-    result = await audit.audit(snapshot, CONTEXT, prober, clock=fixed_clock())
+    result = await auditing.audit_service(snapshot, CONTEXT, prober, clock=fixed_clock())
     assert result.verdict is None
     assert (result.exists, result.headless) == (True, False)
     assert "ServiceNotHeadless" in {f.code for f in result.findings}
@@ -107,7 +108,9 @@ async def test_non_headless_service_is_not_probed() -> None:
 @pytest.mark.parametrize("server", [VIP, R1, R2], ids=["vip", "replica-1", "replica-2"])
 async def test_stale_record_on_one_server_is_inconsistent(server: records.DNSServer) -> None:
     snapshot = changed_at(builders.web_snapshot(), 600)
-    result = await audit.audit(snapshot, CONTEXT, stale_on(server, snapshot), fixed_clock())
+    result = await auditing.audit_service(
+        snapshot, CONTEXT, stale_on(server, snapshot), fixed_clock()
+    )
     v = result.verdict
     assert v is not None
     assert v.state is verdict.State.INCONSISTENT
@@ -121,7 +124,7 @@ async def test_stale_record_on_one_server_is_inconsistent(server: records.DNSSer
 async def test_injected_clock_decides_the_grace_window() -> None:
     """The same stale answer is Converging one second after the change, by the injected clock."""
     snapshot = changed_at(builders.web_snapshot(), 1)
-    result = await audit.audit(snapshot, CONTEXT, stale_on(R1, snapshot), fixed_clock())
+    result = await auditing.audit_service(snapshot, CONTEXT, stale_on(R1, snapshot), fixed_clock())
     assert result.verdict is not None
     assert result.verdict.state is verdict.State.CONVERGING
     assert result.verdict.grace_remaining == pytest.approx(4.0)
@@ -136,7 +139,7 @@ async def test_every_server_failing_is_unknown() -> None:
             R2: records.Outcome.UNREACHABLE,
         }
     )
-    result = await audit.audit(snapshot, CONTEXT, prober, clock=fixed_clock())
+    result = await auditing.audit_service(snapshot, CONTEXT, prober, clock=fixed_clock())
     assert result.verdict is not None
     assert result.verdict.state is verdict.State.UNKNOWN
     assert result.dns_state == "Unknown"
@@ -150,13 +153,17 @@ async def test_audited_at_comes_from_the_injected_clock() -> None:
         builders.web_snapshot(),
         builders.snapshot(missing_service=True, statefulsets=[builders.statefulset()]),
     ):
-        result = await audit.audit(snapshot, CONTEXT, probe.InMemoryProber(), fixed_clock(moment))
+        result = await auditing.audit_service(
+            snapshot, CONTEXT, probe.InMemoryProber(), fixed_clock(moment)
+        )
         assert result.audited_at == moment
 
 
 async def test_findings_and_problems_come_from_lint() -> None:
     snapshot = builders.web_snapshot(ready=(True, True, False))
-    result = await audit.audit(snapshot, CONTEXT, healthy_prober(snapshot), fixed_clock())
+    result = await auditing.audit_service(
+        snapshot, CONTEXT, healthy_prober(snapshot), fixed_clock()
+    )
     assert result.findings == lint.lint(snapshot)
     assert [(p.pod, p.code) for p in result.pod_problems] == [("web-2", "NotReady")]
 

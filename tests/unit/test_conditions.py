@@ -17,7 +17,7 @@ import pytest
 from builders import T0
 from hypothesis import strategies as st
 
-from headless_auditor.core import audit, lint, records, verdict
+from headless_auditor.core import audit, lint, records, text, verdict
 from headless_auditor.sinks import conditions
 
 State = verdict.State
@@ -240,42 +240,42 @@ def test_every_reason_is_a_valid_condition_reason(result: audit.Audit) -> None:
 # -- message limit ---------------------------------------------------------------------------
 
 
-def _long_text_audits(text: str) -> list[tuple[str, audit.Audit, str]]:
+def _long_text_audits(long: str) -> list[tuple[str, audit.Audit, str]]:
     """(condition type, audit, the whole message) for a message carrying ``text``."""
     return [
-        (DNS, make_audit(make_verdict(State.INCONSISTENT, summary=text)), text),
+        (DNS, make_audit(make_verdict(State.INCONSISTENT, summary=long)), long),
         (
             PODS,
-            make_audit(make_verdict(State.CONSISTENT), problems=[not_ready(message=text)]),
-            f"web-2: NotReady: {text}",
+            make_audit(make_verdict(State.CONSISTENT), problems=[not_ready(message=long)]),
+            f"web-2: NotReady: {long}",
         ),
         (
             CONFIG,
-            make_audit(make_verdict(State.CONSISTENT), findings=[finding("NoPorts", text)]),
-            text,
+            make_audit(make_verdict(State.CONSISTENT), findings=[finding("NoPorts", long)]),
+            long,
         ),
     ]
 
 
 def test_long_messages_are_truncated_at_the_limit() -> None:
-    text = "0123456789" * 500
-    for type_, result, whole in _long_text_audits(text):
+    long = "0123456789" * 500
+    for type_, result, whole in _long_text_audits(long):
         message = by_type(conditions.desired(result))[type_]["message"]
-        assert len(message) == conditions.MESSAGE_LIMIT, type_
-        assert message == whole[: conditions.MESSAGE_LIMIT - 3] + "..."
+        assert len(message) == text.MESSAGE_LIMIT, type_
+        assert message == whole[: text.MESSAGE_LIMIT - 3] + "..."
 
 
 def test_one_character_over_the_limit_is_truncated() -> None:
-    text = "z" * (conditions.MESSAGE_LIMIT + 1)
-    result = make_audit(make_verdict(State.INCONSISTENT, summary=text))
+    over = "z" * (text.MESSAGE_LIMIT + 1)
+    result = make_audit(make_verdict(State.INCONSISTENT, summary=over))
     message = by_type(conditions.desired(result))[DNS]["message"]
-    assert message == "z" * (conditions.MESSAGE_LIMIT - 3) + "..."
+    assert message == "z" * (text.MESSAGE_LIMIT - 3) + "..."
 
 
 def test_messages_at_the_limit_are_kept_whole() -> None:
-    text = "y" * conditions.MESSAGE_LIMIT
-    result = make_audit(make_verdict(State.INCONSISTENT, summary=text))
-    assert by_type(conditions.desired(result))[DNS]["message"] == text
+    whole = "y" * text.MESSAGE_LIMIT
+    result = make_audit(make_verdict(State.INCONSISTENT, summary=whole))
+    assert by_type(conditions.desired(result))[DNS]["message"] == whole
 
 
 # -- merge ---------------------------------------------------------------------------------------

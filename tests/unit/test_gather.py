@@ -164,7 +164,8 @@ def test_live_corefile_missing_configmap_gives_defaults() -> None:
 def test_configured_servers_win_without_asking_the_cluster() -> None:
     servers = (records.DNSServer("127.0.0.1", 1053), records.DNSServer("fd00::53", 53))
     settings = config.Settings(dns_servers=servers)
-    assert gather.dns_servers(as_kube(UntouchableKube()), settings) == servers
+    kube = as_kube(UntouchableKube())
+    assert settings.servers_or(lambda: gather.dns_servers(kube)) == servers
 
 
 def test_servers_discovered_from_kube_dns() -> None:
@@ -174,7 +175,7 @@ def test_servers_discovered_from_kube_dns() -> None:
             "/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices": [KUBE_DNS_SLICE]
         },
     )
-    servers = gather.dns_servers(as_kube(kube), config.Settings())
+    servers = config.Settings().servers_or(lambda: gather.dns_servers(as_kube(kube)))
     assert servers == (
         records.DNSServer("10.96.0.10", 53, "service"),
         records.DNSServer("10.244.0.2", 53, "replica"),
@@ -189,7 +190,7 @@ def test_servers_discovered_from_kube_dns() -> None:
 
 
 def test_no_kube_dns_means_no_servers() -> None:
-    assert gather.dns_servers(as_kube(FakeKube()), config.Settings()) == ()
+    assert gather.dns_servers(as_kube(FakeKube())) == ()
 
 
 def test_existing_reports_are_listed_once_cluster_wide_by_service() -> None:

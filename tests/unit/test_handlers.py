@@ -1,5 +1,5 @@
-"""handlers: kopf indexes read through IndexSources, what register() puts on a registry, the
-read-only kopf settings, and the trimmed copies the indexes hold (snapshots.trim_*)."""
+"""handlers and indexes: kopf indexes read through IndexSources, what register() puts on a
+registry, the read-only kopf settings, and the trimmed copies the indexes hold (indexes.trim_*)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pytest
 from kopf._core.engines import indexing  # the indexing engine kopf runs on each watch event
 
 from headless_auditor import config, probe
-from headless_auditor.controller import auditor, handlers, runner
-from headless_auditor.core import corefile, discovery, objects, snapshots
+from headless_auditor.controller import handlers, indexes, publisher, runner, scheduler
+from headless_auditor.core import corefile, discovery, objects
 from headless_auditor.kube import writers
 from headless_auditor.sinks import metrics
 
@@ -29,17 +29,17 @@ def svc(name: str, namespace: str = "default", cluster_ip: str = "None") -> dict
     body = builders.service_api()
     body["metadata"].update(name=name, namespace=namespace)
     body["spec"]["clusterIP"] = cluster_ip
-    return snapshots.trim_service(body)
+    return indexes.trim_service(body)
 
 
 def sts(name: str, service_name: str, namespace: str = "default") -> dict[str, Any]:
     body = builders.statefulset_api()
     body["metadata"].update(name=name, namespace=namespace)
     body["spec"]["serviceName"] = service_name
-    return snapshots.trim_statefulset(body)
+    return indexes.trim_statefulset(body)
 
 
-def indexes(
+def index_dicts(
     services: Mapping[Any, list[Any]] | None = None,
     slices: Mapping[Any, list[Any]] | None = None,
     statefulsets: Mapping[Any, list[Any]] | None = None,
@@ -57,10 +57,10 @@ def indexes(
 
 def test_index_sources_reads_each_index() -> None:
     service = svc("nginx")
-    slice_a, slice_b = snapshots.trim_slice(builders.slice_api()), {"metadata": {"name": "b"}}
+    slice_a, slice_b = indexes.trim_slice(builders.slice_api()), {"metadata": {"name": "b"}}
     web = sts("web", "nginx")
-    sources = handlers.IndexSources(
-        indexes(
+    sources = indexes.IndexSources(
+        index_dicts(
             services={KEY: [service]},
             slices={KEY: [slice_a, slice_b]},
             statefulsets={KEY: [web]},
@@ -75,15 +75,15 @@ def test_index_sources_reads_each_index() -> None:
 
 
 def test_index_sources_returns_copies_of_the_lists() -> None:
-    stored = [snapshots.trim_slice(builders.slice_api())]
-    sources = handlers.IndexSources(indexes(slices={KEY: stored}))
+    stored = [indexes.trim_slice(builders.slice_api())]
+    sources = indexes.IndexSources(index_dicts(slices={KEY: stored}))
     sources.slices(KEY).clear()
     assert len(stored) == 1
 
 
 def test_keys_are_headless_services_and_statefulset_targets() -> None:
-    sources = handlers.IndexSources(
-        indexes(
+    sources = indexes.IndexSources(
+        index_dicts(
             services={
                 KEY: [svc("nginx")],
                 ("default", "web-vip"): [svc("web-vip", cluster_ip="10.96.0.5")],
@@ -105,8 +105,8 @@ def test_keys_are_headless_services_and_statefulset_targets() -> None:
     }
 
 
-def test_satisfies_the_auditor_protocol() -> None:
-    sources: auditor.Sources = handlers.IndexSources(indexes())
+def test_satisfies_the_sources_protocol() -> None:
+    sources: indexes.Sources = indexes.IndexSources(index_dicts())
     assert list(sources.keys()) == []
 
 
@@ -114,7 +114,7 @@ def test_satisfies_the_auditor_protocol() -> None:
 
 
 def test_settings_are_read_only_and_standalone() -> None:
-    s = handlers.settings()
+    s = handlers.kopf_settings()
     assert s.posting.enabled is False
     assert s.peering.standalone is True
     assert s.scanning.disabled is True
@@ -124,12 +124,13 @@ def test_settings_are_read_only_and_standalone() -> None:
 # -- register ------------------------------------------------------------------------------
 
 
-def make_auditor() -> auditor.Auditor:
-    return auditor.Auditor(
+def make_scheduler() -> scheduler.Scheduler:
+    meters = metrics.Metrics(prom.CollectorRegistry())
+    return scheduler.Scheduler(
         config.Settings(),
         prober=probe.InMemoryProber(),
-        writer=writers.RecordingWriter(),
-        meters=metrics.Metrics(prom.CollectorRegistry()),
+        outputs=publisher.standard(writers.RecordingWriter(), meters, reports_reader=dict),
+        meters=meters,
         corefile_reader=corefile.CorefileOptions,
     )
 
@@ -140,8 +141,8 @@ def registry() -> kopf.OperatorRegistry:
 
 
 @pytest.fixture
-def audits(registry: kopf.OperatorRegistry) -> auditor.Auditor:
-    loop = make_auditor()
+def audits(registry: kopf.OperatorRegistry) -> scheduler.Scheduler:
+    loop = make_scheduler()
     handlers.register(registry, loop)
     return loop
 
@@ -164,7 +165,8 @@ def test_register_adds_only_indexes_and_event_handlers(registry: kopf.OperatorRe
     assert list(registry._changing.get_all_handlers()) == []
     assert list(registry._spawning.get_all_handlers()) == []
     assert list(registry._webhooks.get_all_handlers()) == []
-    assert list(registry._activities.get_all_handlers()) == []
+    # one startup activity, which hands the (still empty) indexes to the scheduler
+    assert [h.id for h in registry._activities.get_all_handlers()] == ["attach-indexes"]
 
 
 @pytest.mark.usefixtures("audits")
@@ -199,22 +201,24 @@ def test_index_functions_store_trimmed_copies(registry: kopf.OperatorRegistry) -
         builders.slice_api(),
         builders.statefulset_api(),
     )
-    assert index("services_idx", service) == {KEY: snapshots.trim_service(service)}
-    assert index("slices_idx", endpoint_slice) == {KEY: snapshots.trim_slice(endpoint_slice)}
-    assert index("statefulsets_idx", statefulset) == {KEY: snapshots.trim_statefulset(statefulset)}
+    assert index("services_idx", service) == {KEY: indexes.trim_service(service)}
+    assert index("slices_idx", endpoint_slice) == {KEY: indexes.trim_slice(endpoint_slice)}
+    assert index("statefulsets_idx", statefulset) == {KEY: indexes.trim_statefulset(statefulset)}
 
 
-async def test_event_handlers_attach_the_indexes_and_request_an_audit(
-    registry: kopf.OperatorRegistry, audits: auditor.Auditor
+async def test_startup_attaches_the_indexes_and_events_request_an_audit(
+    registry: kopf.OperatorRegistry, audits: scheduler.Scheduler
 ) -> None:
-    live = indexes(services={KEY: [svc("nginx")]})
-    extra = {"type": "MODIFIED", "logger": logging.getLogger("test"), "memo": kopf.Memo()}
-    changed = handler(registry, "_watching", "statefulset-changed")
-    await changed.fn(body=kopf.Body(builders.statefulset_api()), **live, **extra)
-    assert isinstance(audits.sources, handlers.IndexSources)
-    assert audits.attached.is_set()
-    assert set(audits._due) == {KEY}
+    live = index_dicts(services={KEY: [svc("nginx")]})
+    extra = {"logger": logging.getLogger("test"), "memo": kopf.Memo()}
+    await handler(registry, "_activities", "attach-indexes").fn(**live, **extra)
+    assert isinstance(audits.sources, indexes.IndexSources)
     assert audits.sources.service(KEY) == svc("nginx")
+    assert not audits.ready.is_set()  # the indexes are not filled before the first event
+    changed = handler(registry, "_watching", "statefulset-changed")
+    await changed.fn(body=kopf.Body(builders.statefulset_api()), type="MODIFIED", **extra)
+    assert audits.ready.is_set()
+    assert set(audits._due) == {KEY}
 
 
 @pytest.mark.parametrize(
@@ -226,27 +230,27 @@ async def test_event_handlers_attach_the_indexes_and_request_an_audit(
     ],
 )
 async def test_every_change_requests_its_service(
-    registry: kopf.OperatorRegistry, audits: auditor.Auditor, id_: str, body: dict[str, Any]
+    registry: kopf.OperatorRegistry, audits: scheduler.Scheduler, id_: str, body: dict[str, Any]
 ) -> None:
-    await handler(registry, "_watching", id_).fn(body=kopf.Body(body), **indexes())
+    await handler(registry, "_watching", id_).fn(body=kopf.Body(body), **index_dicts())
     assert set(audits._due) == {KEY}
 
 
 async def test_unlabelled_objects_request_nothing(
-    registry: kopf.OperatorRegistry, audits: auditor.Auditor
+    registry: kopf.OperatorRegistry, audits: scheduler.Scheduler
 ) -> None:
     unlabelled = builders.slice_api()
     del unlabelled["metadata"]["labels"][objects.SERVICE_NAME_LABEL]
     unnamed = builders.statefulset_api()
     del unnamed["spec"]["serviceName"]
     await handler(registry, "_watching", "slice-changed").fn(
-        body=kopf.Body(unlabelled), **indexes()
+        body=kopf.Body(unlabelled), **index_dicts()
     )
     await handler(registry, "_watching", "statefulset-changed").fn(
-        body=kopf.Body(unnamed), **indexes()
+        body=kopf.Body(unnamed), **index_dicts()
     )
     assert audits._due == {}
-    assert audits.attached.is_set()
+    assert audits.ready.is_set()
 
 
 # -- through kopf's own indexing engine -------------------------------------------------------
@@ -266,7 +270,7 @@ class Indexing:
         await indexing.index_resource(
             indexers=self.indexers,
             registry=self.registry,
-            settings=handlers.settings(),
+            settings=handlers.kopf_settings(),
             resource=resource,
             raw_event={"type": type_, "object": body},
             memory=self.memories.setdefault(uid, indexing.IndexingMemory()),
@@ -275,8 +279,8 @@ class Indexing:
             body=kopf.Body(body),
         )
 
-    def sources(self) -> handlers.IndexSources:
-        return handlers.IndexSources(self.indexers.indices)
+    def sources(self) -> indexes.IndexSources:
+        return indexes.IndexSources(self.indexers.indices)
 
 
 SLICES = kopf.Resource("discovery.k8s.io", "v1", "endpointslices", kind="EndpointSlice")
@@ -292,8 +296,8 @@ async def test_kopf_indexes_feed_index_sources(registry: kopf.OperatorRegistry) 
     await engine.event(SLICES, "ADDED", endpoint_slice)
     sources = engine.sources()
     assert list(sources.keys()) == [KEY]
-    assert sources.service(KEY) == snapshots.trim_service(service)
-    assert sources.slices(KEY) == [snapshots.trim_slice(endpoint_slice)]
+    assert sources.service(KEY) == indexes.trim_service(service)
+    assert sources.slices(KEY) == [indexes.trim_slice(endpoint_slice)]
     await engine.event(SLICES, "DELETED", endpoint_slice)
     await engine.event(SERVICES, "DELETED", service)
     assert (list(engine.sources().keys()), engine.sources().slices(KEY)) == ([], [])
@@ -338,10 +342,10 @@ async def test_a_slice_moved_to_another_service_moves_in_the_index(
     moved["metadata"]["labels"][objects.SERVICE_NAME_LABEL] = "other"
     await engine.event(SLICES, "MODIFIED", moved)
     assert engine.sources().slices(KEY) == []
-    assert engine.sources().slices(("default", "other")) == [snapshots.trim_slice(moved)]
+    assert engine.sources().slices(("default", "other")) == [indexes.trim_slice(moved)]
 
 
-# -- snapshots.trim_*: what the indexes keep -------------------------------------------------
+# -- indexes.trim_*: what the indexes keep -------------------------------------------------
 
 TOLERATE = objects.TOLERATE_UNREADY_ANNOTATION
 
@@ -394,12 +398,9 @@ def _statefulset_variants() -> list[dict[str, Any]]:
 
 
 TRIMS: list[tuple[Callable[[Any], dict[str, Any]], Callable[[Any], Any], dict[str, Any]]] = [
-    *((snapshots.trim_service, objects.service_from_api, b) for b in _service_variants()),
-    *((snapshots.trim_slice, objects.endpoint_slice_from_api, b) for b in _slice_variants()),
-    *(
-        (snapshots.trim_statefulset, objects.statefulset_from_api, b)
-        for b in _statefulset_variants()
-    ),
+    *((indexes.trim_service, objects.service_from_api, b) for b in _service_variants()),
+    *((indexes.trim_slice, objects.endpoint_slice_from_api, b) for b in _slice_variants()),
+    *((indexes.trim_statefulset, objects.statefulset_from_api, b) for b in _statefulset_variants()),
 ]
 TRIM_IDS = [f"{trim.__name__}-{i}" for i, (trim, _, _) in enumerate(TRIMS)]
 
@@ -434,22 +435,22 @@ def test_managed_fields_keep_only_their_times(
 
 def test_only_the_tolerate_annotation_is_kept() -> None:
     annotated = _service_variants()[1]
-    assert snapshots.trim_service(annotated)["metadata"]["annotations"] == {TOLERATE: "true"}
-    assert snapshots.trim_slice(_slice_variants()[2])["metadata"]["annotations"] == {}
-    assert "last-applied" not in json.dumps(snapshots.trim_service(annotated))
+    assert indexes.trim_service(annotated)["metadata"]["annotations"] == {TOLERATE: "true"}
+    assert indexes.trim_slice(_slice_variants()[2])["metadata"]["annotations"] == {}
+    assert "last-applied" not in json.dumps(indexes.trim_service(annotated))
 
 
 def test_service_status_keeps_only_the_conditions() -> None:
     """The conditions are what a restarted operator compares its new ones with."""
     annotated = _service_variants()[1]
-    assert snapshots.trim_service(annotated)["status"] == {
+    assert indexes.trim_service(annotated)["status"] == {
         "conditions": [{"type": "example.com/Ready", "status": "True"}]
     }
-    assert snapshots.trim_service(builders.service_api())["status"] == {"conditions": []}
+    assert indexes.trim_service(builders.service_api())["status"] == {"conditions": []}
 
 
 def test_statefulset_drops_the_pod_template_but_its_labels() -> None:
-    trimmed = snapshots.trim_statefulset(builders.statefulset_api())
+    trimmed = indexes.trim_statefulset(builders.statefulset_api())
     assert trimmed["spec"]["template"] == {"metadata": {"labels": {"app": "nginx"}}}
     assert "status" not in trimmed
     assert "containers" not in json.dumps(trimmed)
@@ -458,7 +459,7 @@ def test_statefulset_drops_the_pod_template_but_its_labels() -> None:
 def test_trimmed_metadata_keeps_identity() -> None:
     body = builders.service_api()
     body["metadata"]["generation"] = 4
-    meta = snapshots.trim_service(body)["metadata"]
+    meta = indexes.trim_service(body)["metadata"]
     assert {k: meta[k] for k in ("name", "namespace", "uid", "generation")} == {
         "name": "nginx",
         "namespace": "default",
@@ -488,7 +489,7 @@ def test_discovery_reads_trimmed_kube_dns_objects() -> None:
     }
     full = discovery.dns_servers(service, [endpoint_slice])
     trimmed = discovery.dns_servers(
-        snapshots.trim_service(service), [snapshots.trim_slice(endpoint_slice)]
+        indexes.trim_service(service), [indexes.trim_slice(endpoint_slice)]
     )
     assert trimmed == full
     assert [s.address for s in full] == ["10.96.0.10:53", "172.18.0.2:5353"]

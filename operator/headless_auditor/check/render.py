@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from headless_auditor.core import audit, records, verdict
-from headless_auditor.sinks import report
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -125,8 +124,8 @@ def audit_json(a: audit.Audit) -> dict[str, Any]:
         "headless": a.headless,
         "valid": a.valid,
         "dns": _verdict_json(a.verdict) if a.verdict else None,
-        "findings": report.findings_json(a),
-        "podNameProblems": report.pod_problems_json(a),
+        "findings": audit.findings_json(a),
+        "podNameProblems": audit.pod_problems_json(a),
         "auditedAt": a.audited_at.isoformat(),
     }
 

@@ -14,16 +14,16 @@ import logging
 import os
 import pathlib
 import socket
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 import kopf
 import prometheus_client as prom
-from kopf._core.engines import peering  # Identity is not re-exported by kopf
 
 from headless_auditor import __version__, config, probe
-from headless_auditor.controller import auditor, handlers, kopf_fixes, server
+from headless_auditor.controller import handlers, kopf_fixes, publisher, scheduler, server
 from headless_auditor.kube import client, gather, writers
+from headless_auditor.probe import auditing
 from headless_auditor.sinks import metrics
 
 logger = logging.getLogger(__name__)
@@ -98,6 +98,53 @@ async def run(settings: config.Settings, *, kubeconfig: str | None, in_cluster: 
             await http.cleanup()
 
 
+def _build(
+    settings: config.Settings,
+    meters: metrics.Metrics,
+    kube: client.Kube,
+    prober: probe.Prober,
+) -> scheduler.Scheduler:
+    """The scheduler and its outputs, wired to the API and the prober."""
+    outputs = publisher.standard(
+        writers.KubeWriter(kube), meters, reports_reader=lambda: gather.existing_reports(kube)
+    )
+    return scheduler.Scheduler(
+        settings,
+        prober=prober,
+        outputs=outputs,
+        meters=meters,
+        corefile_reader=lambda: gather.live_corefile(kube),
+    )
+
+
+def _kopf(kopf_registry: kopf.OperatorRegistry) -> Coroutine[Any, Any, None]:
+    # kopf would ask getpass for the user name, which fails for a numeric UID without a passwd
+    # entry (runAsUser in a pod); name ourselves instead (kopf's Identity is a str).
+    identity: Any = f"headless-auditor@{socket.gethostname()}"
+    return kopf.operator(
+        registry=kopf_registry,
+        settings=handlers.kopf_settings(),
+        clusterwide=True,
+        standalone=True,
+        identity=identity,
+    )
+
+
+def _sweeps(
+    audits: scheduler.Scheduler, heartbeat: server.Heartbeat, settings: config.Settings
+) -> Callable[[], Awaitable[None]]:
+    """The sweep loop: once the watches have listed everything, a sweep every interval."""
+
+    async def sweeps() -> None:
+        await audits.ready.wait()
+        while True:
+            await audits.sweep()
+            heartbeat.beat()
+            await asyncio.sleep(settings.sweep_interval)
+
+    return sweeps
+
+
 async def _operate(
     settings: config.Settings,
     registry: prom.CollectorRegistry,
@@ -109,48 +156,18 @@ async def _operate(
     """kopf, the requested audits and the sweeps, until kopf stops or one of them fails."""
     kube = client.Kube.connect(kubeconfig, in_cluster=in_cluster)
     meters = metrics.Metrics(registry)
-    probe_settings = probe.ProbeSettings(
-        timeout=settings.dns_timeout,
-        retries=settings.dns_retries,
-        max_in_flight=settings.dns_concurrency,
-    )
-    prober = probe.DnsPythonProber(probe_settings, on_query=meters.observe_query)
-    audits = auditor.Auditor(
-        settings,
-        prober=prober,
-        writer=writers.KubeWriter(kube),
-        meters=meters,
-        corefile_reader=lambda: gather.live_corefile(kube),
-        reports_reader=lambda: gather.existing_reports(kube),
-    )
+    prober = probe.DnsPythonProber(auditing.probe_settings(settings), meters.observe_query)
+    audits = _build(settings, meters, kube, prober)
     kopf_fixes.apply()  # start-up in seconds, not half a minute, with thousands of objects
     kopf_registry = kopf.OperatorRegistry()
     _login(kopf_registry, in_cluster)
     handlers.register(kopf_registry, audits)
 
-    async def sweeps() -> None:
-        await audits.attached.wait()
-        while True:
-            await audits.sweep()
-            heartbeat.beat()
-            await asyncio.sleep(settings.sweep_interval)
-
     # kopf handles SIGINT/SIGTERM itself and returns; our loops must stop with it.
     tasks = [
-        asyncio.create_task(
-            kopf.operator(
-                registry=kopf_registry,
-                settings=handlers.settings(),
-                clusterwide=True,
-                standalone=True,
-                # kopf would ask getpass for the user name, which fails for a numeric UID
-                # without a passwd entry (runAsUser in a pod); name ourselves instead.
-                identity=peering.Identity(f"headless-auditor@{socket.gethostname()}"),
-            ),
-            name="kopf",
-        ),
+        asyncio.create_task(_kopf(kopf_registry), name="kopf"),
         asyncio.create_task(_forever("requested-audit", audits.run_requests, heartbeat)),
-        asyncio.create_task(_forever("sweep", sweeps, heartbeat)),
+        asyncio.create_task(_forever("sweep", _sweeps(audits, heartbeat, settings), heartbeat)),
     ]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -1,7 +1,9 @@
-"""One audit of one Service: expectation, lint, probe, verdict — the same for ``check`` and ``run``.
+"""One audit of one Service, as a record: what was found, what DNS said, when (pure).
 
-Everything here but the probe is pure; the clock and the prober are handed in, so the operator,
-the one-shot command and the tests share this code path unchanged.
+The audit itself (lint, expectation, the questions to every server, the verdict) is run by
+:func:`headless_auditor.probe.auditing.audit_service`, the same for ``check`` and ``run``; this
+module holds only its result and the context every audit of one sweep shares, so that whatever
+renders or publishes a result does not import the prober.
 """
 
 from __future__ import annotations
@@ -10,8 +12,7 @@ import dataclasses
 import datetime
 from collections.abc import Callable
 
-from headless_auditor import probe
-from headless_auditor.core import corefile, expected, lint, objects, records, verdict
+from headless_auditor.core import corefile, lint, records, verdict
 
 Clock = Callable[[], datetime.datetime]
 
@@ -84,34 +85,17 @@ class Audit:
         return self.verdict.state.value if self.verdict else "NotAudited"
 
 
-async def audit(
-    snapshot: objects.Snapshot,
-    context: Context,
-    prober: probe.Prober,
-    clock: Clock = utc_now,
-) -> Audit:
-    """Audit one Service: ask every server every question the snapshot implies."""
-    service = snapshot.service
-    findings = lint.lint(snapshot)
-    problems = lint.pod_name_problems(snapshot)
-    result: verdict.Verdict | None = None
-    if service is not None and service.headless:
-        want = expected.expected_answers(snapshot, context.zone)
-        got = await probe.ask_all(prober, context.servers, want)
-        result = verdict.verdict(
-            want,
-            got,
-            now=clock(),
-            last_change=snapshot.last_change,
-            grace_seconds=context.grace_seconds,
-        )
-    return Audit(
-        namespace=snapshot.namespace,
-        name=snapshot.name,
-        exists=service is not None,
-        headless=service is not None and service.headless,
-        verdict=result,
-        findings=findings,
-        pod_problems=problems,
-        audited_at=clock(),
-    )
+def findings_json(result: Audit) -> list[dict[str, str]]:
+    """Findings as the report object and ``check -o json`` show them."""
+    return [
+        {"code": f.code, "severity": str(f.severity), "subject": f.subject, "message": f.message}
+        for f in result.findings
+    ]
+
+
+def pod_problems_json(result: Audit) -> list[dict[str, str]]:
+    """Why pod names do not resolve, as the report object and ``check -o json`` show it."""
+    return [
+        {"pod": p.pod, "statefulSet": p.statefulset, "code": p.code, "message": p.message}
+        for p in result.pod_problems
+    ]

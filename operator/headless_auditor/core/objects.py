@@ -35,6 +35,11 @@ REVISION_LABEL = "controller-revision-hash"
 """Set on each StatefulSet pod by the controller; its value is not knowable from the spec."""
 
 
+def namespace_of(meta: Mapping[str, Any]) -> str:
+    """An object's namespace from its metadata; ``default`` when unset, as the API server does."""
+    return str(meta.get("namespace") or "default")
+
+
 def labels_of(mapping: Mapping[str, str] | None) -> Labels:
     """Labels from a ``{key: value}`` mapping (None and missing count as empty)."""
     return frozenset((str(k), str(v)) for k, v in (mapping or {}).items())
@@ -220,7 +225,7 @@ def service_from_api(obj: Mapping[str, Any]) -> Service:
     selector = labels_of(spec.get("selector"))
     annotations = _section(meta, "annotations")
     return Service(
-        namespace=str(meta.get("namespace") or "default"),
+        namespace=namespace_of(meta),
         name=str(meta.get("name", "")),
         cluster_ip=spec.get("clusterIP"),
         type=str(spec.get("type") or "ClusterIP"),
@@ -249,7 +254,7 @@ def endpoint_slice_from_api(obj: Mapping[str, Any]) -> EndpointSlice:
     meta = _meta(obj)
     labels = _section(meta, "labels")
     return EndpointSlice(
-        namespace=str(meta.get("namespace") or "default"),
+        namespace=namespace_of(meta),
         name=str(meta.get("name", "")),
         service_name=labels.get(SERVICE_NAME_LABEL),
         managed_by=labels.get(MANAGED_BY_LABEL),
@@ -290,7 +295,7 @@ def statefulset_from_api(obj: Mapping[str, Any]) -> StatefulSet:
     template_meta = _meta(_section(spec, "template"))
     replicas = spec.get("replicas")
     return StatefulSet(
-        namespace=str(meta.get("namespace") or "default"),
+        namespace=namespace_of(meta),
         name=str(meta.get("name", "")),
         service_name=spec.get("serviceName") or None,
         replicas=1 if replicas is None else int(replicas),

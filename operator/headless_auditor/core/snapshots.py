@@ -21,7 +21,7 @@ Obj = Mapping[str, Any]
 
 def key_of(obj: Obj) -> Key:
     meta = obj.get("metadata", {})
-    return (str(meta.get("namespace") or "default"), str(meta.get("name", "")))
+    return (objects.namespace_of(meta), str(meta.get("name", "")))
 
 
 def is_headless(service: Obj) -> bool:
@@ -88,65 +88,3 @@ def snapshots(
         snapshot(k, by_key.get(k), slices_of.get(k, []), sets_of.get(k, []), options)
         for k in audit_keys(services, statefulsets)
     ]
-
-
-# -- what the operator keeps of each watched object ------------------------------------------
-# The indexes hold these trimmed copies, not whole bodies: a slice's managedFields alone can be
-# several times the size of everything the audit reads. The trimmed copies keep the API's shape,
-# so the same converters read them.
-
-
-def _trimmed_meta(obj: Obj, *, annotations: tuple[str, ...] = ()) -> dict[str, Any]:
-    meta = obj.get("metadata", {})
-    kept_annotations = {
-        k: v for k, v in (meta.get("annotations") or {}).items() if k in annotations
-    }
-    return {
-        "name": meta.get("name"),
-        "namespace": meta.get("namespace"),
-        "uid": meta.get("uid"),
-        "generation": meta.get("generation"),
-        "labels": dict(meta.get("labels") or {}),
-        "annotations": kept_annotations,
-        "creationTimestamp": meta.get("creationTimestamp"),
-        "managedFields": [
-            {"time": m.get("time")}
-            for m in meta.get("managedFields") or []
-            if m.get("subresource") != "status"
-        ],
-    }
-
-
-def trim_service(obj: Obj) -> dict[str, Any]:
-    spec = obj.get("spec", {})
-    keys = (
-        "clusterIP",
-        "clusterIPs",
-        "type",
-        "selector",
-        "ports",
-        "publishNotReadyAddresses",
-        "ipFamilies",
-    )
-    return {
-        "metadata": _trimmed_meta(obj, annotations=(objects.TOLERATE_UNREADY_ANNOTATION,)),
-        "spec": {k: spec[k] for k in keys if k in spec},
-        "status": {"conditions": list((obj.get("status") or {}).get("conditions") or [])},
-    }
-
-
-def trim_slice(obj: Obj) -> dict[str, Any]:
-    return {
-        "metadata": _trimmed_meta(obj),
-        "addressType": obj.get("addressType"),
-        "endpoints": list(obj.get("endpoints") or []),
-        "ports": list(obj.get("ports") or []),
-    }
-
-
-def trim_statefulset(obj: Obj) -> dict[str, Any]:
-    spec = obj.get("spec", {})
-    template_meta = (spec.get("template") or {}).get("metadata") or {}
-    kept = {k: spec[k] for k in ("serviceName", "replicas", "selector", "ordinals") if k in spec}
-    kept["template"] = {"metadata": {"labels": dict(template_meta.get("labels") or {})}}
-    return {"metadata": _trimmed_meta(obj), "spec": kept}

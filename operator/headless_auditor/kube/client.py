@@ -16,6 +16,8 @@ from typing import Any
 import urllib3.exceptions
 from kubernetes import client, config
 
+from headless_auditor.core import objects
+
 USER_AGENT = "headless-auditor"
 PAGE_SIZE = 500
 
@@ -121,7 +123,7 @@ def current_namespace(kubeconfig: str | None) -> str:
         _, active = config.list_kube_config_contexts(config_file=kubeconfig)
     except (config.ConfigException, OSError):
         return "default"
-    return str(active.get("context", {}).get("namespace") or "default")
+    return objects.namespace_of(active.get("context") or {})
 
 
 def _message(data: bytes) -> str:

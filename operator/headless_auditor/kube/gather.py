@@ -9,14 +9,10 @@ import dataclasses
 import logging
 from typing import Any
 
-from headless_auditor import config
 from headless_auditor.core import corefile, discovery, records, snapshots
-from headless_auditor.kube import client
-from headless_auditor.sinks import report
+from headless_auditor.kube import client, resources
 
 logger = logging.getLogger(__name__)
-
-COREDNS_CONFIGMAP = "/api/v1/namespaces/kube-system/configmaps/coredns"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,21 +52,19 @@ def corefile_options(configmap: dict[str, Any] | None) -> corefile.CorefileOptio
 
 
 def live_corefile(kube: client.Kube) -> corefile.CorefileOptions:
-    return corefile_options(kube.get(COREDNS_CONFIGMAP))
+    return corefile_options(kube.get(resources.COREDNS_CONFIGMAP))
 
 
 def existing_reports(kube: client.Kube) -> dict[snapshots.Key, dict[str, Any]]:
     """The status of every report object in the cluster, by its Service's key (one LIST).
 
     Raises :class:`client.ApiError` 404 when the HeadlessServiceAudit CRD is not installed."""
-    found = kube.list(f"/apis/{report.API_VERSION}/{report.PLURAL}")
+    found = kube.list(resources.reports_path())
     return {snapshots.key_of(item): dict(item.get("status") or {}) for item in found}
 
 
-def dns_servers(kube: client.Kube, settings: config.Settings) -> tuple[records.DNSServer, ...]:
-    """The configured servers, else the kube-dns Service IP and every CoreDNS endpoint."""
-    if settings.dns_servers:
-        return settings.dns_servers
+def dns_servers(kube: client.Kube) -> tuple[records.DNSServer, ...]:
+    """The kube-dns Service IP and every ready CoreDNS endpoint (two GETs)."""
     ns = discovery.NAMESPACE
     service = kube.get(f"/api/v1/namespaces/{ns}/services/{discovery.SERVICE}")
     slices = kube.list(

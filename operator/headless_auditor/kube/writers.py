@@ -17,8 +17,8 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from headless_auditor.kube import client
-from headless_auditor.sinks import report
+from headless_auditor.core import text
+from headless_auditor.kube import client, resources
 
 FIELD_MANAGER = "headless-auditor"
 APPLY = "application/apply-patch+yaml"
@@ -75,12 +75,14 @@ class KubeWriter:
         self, namespace: str, name: str, service_uid: str, status: Mapping[str, Any]
     ) -> None:
         """Create or update the report object, then its status subresource."""
-        body = report.skeleton(namespace, name, service_uid)
-        await self._apply(report.path(namespace, name), body)
-        await self._apply(report.path(namespace, name, status=True), {**body, "status": status})
+        body = resources.report_skeleton(namespace, name, service_uid)
+        await self._apply(resources.report_path(namespace, name), body)
+        await self._apply(
+            resources.report_path(namespace, name, status=True), {**body, "status": status}
+        )
 
     async def event(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
-        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = text.timestamp(datetime.datetime.now(datetime.UTC))
         body = {
             "apiVersion": "v1",
             "kind": "Event",
@@ -93,7 +95,7 @@ class KubeWriter:
                 "uid": ref.uid,
             },
             "reason": reason,
-            "message": message[:1024],
+            "message": text.capped(message),
             "type": type_,
             "source": {"component": FIELD_MANAGER},
             "reportingComponent": FIELD_MANAGER,

@@ -1,4 +1,4 @@
-"""The three conditions on a Service, from an audit, following Kubernetes conventions (pure).
+"""The three conditions on a Service, from an audit, following Kubernetes conventions.
 
 ``lastTransitionTime`` moves only when a condition's status changes; reason and message may be
 updated without a transition. While a difference is still inside the grace window (the verdict
@@ -11,7 +11,9 @@ import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from headless_auditor.core import audit, lint, verdict
+from headless_auditor import sinks
+from headless_auditor.core import audit, lint, text, verdict
+from headless_auditor.kube import writers
 
 GROUP = "headless-auditor.io"
 DNS_CONSISTENT = f"{GROUP}/DNSConsistent"
@@ -19,16 +21,11 @@ POD_NAMES_RESOLVABLE = f"{GROUP}/PodNamesResolvable"
 CONFIGURATION_VALID = f"{GROUP}/ConfigurationValid"
 TYPES = (DNS_CONSISTENT, POD_NAMES_RESOLVABLE, CONFIGURATION_VALID)
 
-MESSAGE_LIMIT = 1024
-"""metav1.Condition allows 32768 characters; a shorter message stays readable in kubectl."""
-
-Condition = dict[str, Any]
+Condition = sinks.Condition
 
 
 def _condition(type_: str, status: str, reason: str, message: str) -> Condition:
-    if len(message) > MESSAGE_LIMIT:
-        message = message[: MESSAGE_LIMIT - 3] + "..."
-    return {"type": type_, "status": status, "reason": reason, "message": message}
+    return {"type": type_, "status": status, "reason": reason, "message": text.capped(message)}
 
 
 def _failed_servers(v: verdict.Verdict) -> str:
@@ -106,7 +103,7 @@ def merge(
     """
     before = {c.get("type"): dict(c) for c in previous if c.get("type") in TYPES}
     wanted_by_type = {c["type"]: c for c in wanted}
-    stamp = now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = text.timestamp(now)
     merged = []
     for type_ in TYPES:
         new = wanted_by_type.get(type_)
@@ -146,3 +143,22 @@ def transitions(
         ):
             changed.append((old, new))
     return changed
+
+
+class ConditionsSink:
+    """Writes our conditions to the Service's status when they changed (server-side apply)."""
+
+    reads_previous = True
+
+    def __init__(self, writer: writers.Writer) -> None:
+        self.writer = writer
+
+    async def publish(self, change: sinks.Change) -> None:
+        if change.service is not None and change.current != change.previous:
+            await self.writer.apply_conditions(*change.key, change.current)
+
+    async def sweep_starting(self) -> None:
+        return None
+
+    def forget(self, key: sinks.Key) -> None:
+        del key

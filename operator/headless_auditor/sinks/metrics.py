@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
+import time
 from collections.abc import Iterable
 
 import prometheus_client as prom
 
-from headless_auditor import __version__
-from headless_auditor.core import audit, lint, records
+from headless_auditor import __version__, sinks
+from headless_auditor.core import audit, lint, records, verdict
 
 PREFIX = "headless_auditor"
 _STATES = ("Consistent", "Converging", "Inconsistent", "Unknown", "NotAudited")
@@ -32,8 +34,21 @@ class Metrics:
     registry: prom.CollectorRegistry
 
     def __post_init__(self) -> None:
-        r = self.registry
-        service = ["namespace", "service"]
+        self._service_metrics(self.registry, ["namespace", "service"])
+        self._audit_metrics(self.registry)
+        self._dns_metrics(self.registry)
+        self.build_info = prom.Gauge(
+            f"{PREFIX}_build_info",
+            "Always 1; the version as a label.",
+            ["version"],
+            registry=self.registry,
+        )
+        self.build_info.labels(__version__).set(1)
+        for state in _STATES:
+            self.audits.labels(state)
+
+    def _service_metrics(self, r: prom.CollectorRegistry, service: list[str]) -> None:
+        """The series of each audited Service."""
         self.dns_state = prom.Gauge(
             f"{PREFIX}_service_dns_state",
             "1 for the Service's current DNS audit state.",
@@ -70,6 +85,9 @@ class Metrics:
             service,
             registry=r,
         )
+
+    def _audit_metrics(self, r: prom.CollectorRegistry) -> None:
+        """The audits, the sweeps and the writes."""
         self.findings = prom.Gauge(
             f"{PREFIX}_findings",
             "Configuration findings over all audited Services, by code.",
@@ -93,6 +111,12 @@ class Metrics:
             "When the last full sweep ended (Unix time).",
             registry=r,
         )
+        self.writes = prom.Counter(
+            f"{PREFIX}_writes", "Objects written to the API, by kind.", ["kind"], registry=r
+        )
+
+    def _dns_metrics(self, r: prom.CollectorRegistry) -> None:
+        """The questions asked and how long DNS took to follow the API."""
         self.dns_query_duration = prom.Histogram(
             f"{PREFIX}_dns_query_duration_seconds",
             "DNS question round trips, by server.",
@@ -113,15 +137,6 @@ class Metrics:
             registry=r,
             buckets=_CONVERGENCE_BUCKETS,
         )
-        self.writes = prom.Counter(
-            f"{PREFIX}_writes", "Objects written to the API, by kind.", ["kind"], registry=r
-        )
-        self.build_info = prom.Gauge(
-            f"{PREFIX}_build_info", "Always 1; the version as a label.", ["version"], registry=r
-        )
-        self.build_info.labels(__version__).set(1)
-        for state in _STATES:
-            self.audits.labels(state)
 
     def observe_query(
         self,
@@ -196,3 +211,47 @@ class Metrics:
 def _remove(metric: prom.Gauge, *labels: str) -> None:
     with contextlib.suppress(KeyError):
         metric.remove(*labels)
+
+
+@dataclasses.dataclass
+class _Convergence:
+    """One Service's last input change, and whether DNS has been seen to match it since."""
+
+    last_change: datetime.datetime | None = None
+    awaiting_since: datetime.datetime | None = None
+
+
+class MetricsSink:
+    """Sets each audited Service's series, and observes how long DNS took to follow the API."""
+
+    reads_previous = False
+
+    def __init__(self, meters: Metrics) -> None:
+        self.meters = meters
+        self._convergence: dict[sinks.Key, _Convergence] = {}
+
+    async def publish(self, change: sinks.Change) -> None:
+        self._track_convergence(change)
+        seconds = time.monotonic() - change.started
+        self.meters.observe_audit(change.audit, seconds, change.current)
+
+    def _track_convergence(self, change: sinks.Change) -> None:
+        """Observe how long DNS took to match the API after each change of the inputs."""
+        seen = self._convergence.setdefault(change.key, _Convergence())
+        when, v = change.last_change, change.audit.verdict
+        if when is None or v is None:
+            return
+        if seen.last_change is not None and when != seen.last_change:
+            seen.awaiting_since = when
+        seen.last_change = when
+        if seen.awaiting_since is not None and v.state is verdict.State.CONSISTENT:
+            seconds = (change.audit.audited_at - seen.awaiting_since).total_seconds()
+            self.meters.convergence.observe(max(0.0, seconds))
+            seen.awaiting_since = None
+
+    async def sweep_starting(self) -> None:
+        return None
+
+    def forget(self, key: sinks.Key) -> None:
+        self._convergence.pop(key, None)
+        self.meters.forget(*key)

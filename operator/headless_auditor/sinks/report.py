@@ -1,4 +1,4 @@
-"""The HeadlessServiceAudit report object for one Service, from an audit (pure).
+"""The HeadlessServiceAudit report object of each Service: its content (pure) and its sink.
 
 Also whether report objects can be written at all: the operator runs without its CRD (the
 Deployment applied without ``crds/``, ``helm install --skip-crds``), auditing and writing the
@@ -10,51 +10,36 @@ until it answers. A CRD deleted while the operator runs is not looked for.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 import datetime
 import enum
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from headless_auditor.core import audit, verdict
-from headless_auditor.kube import client
+from headless_auditor import sinks
+from headless_auditor.core import audit, text, verdict
+from headless_auditor.kube import client, resources, writers
 from headless_auditor.sinks import conditions
 
-GROUP = "headless-auditor.io"
-API_VERSION = f"{GROUP}/v1alpha1"
-KIND = "HeadlessServiceAudit"
-PLURAL = "headlessserviceaudits"
-CRD = f"{PLURAL}.{GROUP}"
+logger = logging.getLogger(__name__)
+ReportsReader = Callable[[], Mapping[sinks.Key, Mapping[str, Any]]]
+"""Lists the status of every report object, by its Service's key (blocking: run in a thread)."""
+
+KIND = resources.REPORT_KIND
+CRD = resources.REPORT_CRD
 INSTALL_CRD = "kubectl apply --server-side -f charts/headless-auditor/crds/"
 CRD_MISSING = (
     f"the {KIND} CRD ({CRD}) is not installed: reports are not written until it is (Service "
     f'conditions, Events and metrics are); install it with "{INSTALL_CRD}" (helm install does this)'
 )
 CRD_INSTALLED = f"the {KIND} CRD ({CRD}) is installed now: reports are written from now on"
-
-
-def path(namespace: str, name: str, *, status: bool = False) -> str:
-    base = f"/apis/{API_VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
-    return base + "/status" if status else base
-
-
-def skeleton(namespace: str, name: str, service_uid: str) -> dict[str, Any]:
-    """The object without status, owned by its Service (garbage-collected with it)."""
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {"app.kubernetes.io/managed-by": "headless-auditor"},
-            "ownerReferences": [
-                {"apiVersion": "v1", "kind": "Service", "name": name, "uid": service_uid}
-            ],
-        },
-        "spec": {},
-    }
+REFRESH_SECONDS = 600.0
+"""An unchanged report's lastAuditTime is refreshed at most this often (one write per Service
+per ten minutes), so that the report shows the audit is alive without a write per sweep."""
 
 
 def _servers(v: verdict.Verdict) -> list[dict[str, Any]]:
@@ -90,22 +75,6 @@ def _servers(v: verdict.Verdict) -> list[dict[str, Any]]:
     return rows
 
 
-def findings_json(result: audit.Audit) -> list[dict[str, str]]:
-    """Findings as the report object and ``check -o json`` show them."""
-    return [
-        {"code": f.code, "severity": str(f.severity), "subject": f.subject, "message": f.message}
-        for f in result.findings
-    ]
-
-
-def pod_problems_json(result: audit.Audit) -> list[dict[str, str]]:
-    """Why pod names do not resolve, as the report object and ``check -o json`` show it."""
-    return [
-        {"pod": p.pod, "statefulSet": p.statefulset, "code": p.code, "message": p.message}
-        for p in result.pod_problems
-    ]
-
-
 def status(
     result: audit.Audit, current: Sequence[conditions.Condition], now: datetime.datetime
 ) -> dict[str, Any]:
@@ -119,10 +88,10 @@ def status(
         "unexpectedRecords": counts["unexpected"],
         "findingCount": len(result.findings),
         "summary": v.summary if v else "",
-        "findings": findings_json(result),
-        "podNameProblems": pod_problems_json(result),
+        "findings": audit.findings_json(result),
+        "podNameProblems": audit.pod_problems_json(result),
         "servers": _servers(v) if v else [],
-        "lastAuditTime": now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "lastAuditTime": text.timestamp(now),
     }
 
 
@@ -176,3 +145,80 @@ def after_listing(before: Availability, error: Exception | None) -> AfterListing
         return AfterListing(Availability.MISSING, message)
     message = f"cannot list the report objects, so each is written once more: {error}"
     return AfterListing(Availability.UNLISTED, message)
+
+
+@dataclasses.dataclass
+class _Written:
+    """The last report written (or found at start) for one Service."""
+
+    status: dict[str, Any] | None
+    uid: str
+    at: float = 0.0
+    """``time.monotonic()`` of the write; 0 when found at start (refreshed at the first audit)."""
+
+
+class ReportSink:
+    """Writes each Service's report object when its content changed, or to refresh its time.
+
+    The report objects already there are listed once, at the first audit (and at each sweep while
+    their CRD is missing), so that a restarted operator writes nothing that is already written.
+    """
+
+    reads_previous = False
+
+    def __init__(
+        self, writer: writers.Writer, reader: ReportsReader, clock: audit.Clock = audit.utc_now
+    ) -> None:
+        self.writer = writer
+        self.read_reports = reader
+        self.clock = clock
+        self.availability = Availability.NOT_LISTED
+        self._at_start: asyncio.Future[dict[sinks.Key, dict[str, Any]]] | None = None
+        self._written: dict[sinks.Key, _Written] = {}
+
+    async def publish(self, change: sinks.Change) -> None:
+        if change.service is None:
+            self._written.pop(change.key, None)
+            return
+        written = self._written.get(change.key)
+        if written is None or written.uid != change.service.uid:
+            found = await self._found_at_start()
+            if self.availability is Availability.MISSING:
+                return  # no CRD: nothing to write to (told once; each sweep looks again)
+            old = found.pop(change.key, None) if written is None else None
+            written = _Written(old, change.service.uid, time.monotonic() if old else 0.0)
+            self._written[change.key] = written
+        new = status(change.audit, change.current, self.clock())
+        fresh = time.monotonic() - written.at < REFRESH_SECONDS
+        if same_content(written.status, new) and fresh:
+            return
+        await self.writer.apply_report(*change.key, change.service.uid, new)
+        written.status, written.at = new, time.monotonic()
+
+    async def sweep_starting(self) -> None:
+        """While the CRD is known missing: the start-up LIST of the reports, once more."""
+        if self.availability is Availability.MISSING:
+            self._at_start = asyncio.ensure_future(self._list())
+            await asyncio.shield(self._at_start)
+
+    def forget(self, key: sinks.Key) -> None:
+        self._written.pop(key, None)
+
+    async def _found_at_start(self) -> dict[sinks.Key, dict[str, Any]]:
+        """The reports found at start, by key (entries are taken out as Services are audited)."""
+        if self._at_start is None:
+            self._at_start = asyncio.ensure_future(self._list())
+        return await asyncio.shield(self._at_start)
+
+    async def _list(self) -> dict[sinks.Key, dict[str, Any]]:
+        found: Mapping[sinks.Key, Mapping[str, Any]] = {}
+        error: Exception | None = None
+        try:
+            found = await asyncio.to_thread(self.read_reports)
+        except Exception as failure:
+            error = failure
+        after = after_listing(self.availability, error)
+        self.availability = after.availability
+        if after.message is not None:
+            logger.log(after.level, "%s", after.message)
+        return {key: dict(report) for key, report in found.items()}

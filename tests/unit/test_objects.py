@@ -8,7 +8,8 @@ from typing import Any
 import builders
 import pytest
 
-from headless_auditor.core import objects, snapshots
+from headless_auditor.controller import indexes
+from headless_auditor.core import objects
 
 
 def test_service_from_api() -> None:
@@ -234,6 +235,6 @@ def test_status_writes_are_no_change_of_the_inputs() -> None:
         {"manager": "headless-auditor", "subresource": "status", "time": "2026-05-01T12:30:00Z"}
     )
     assert objects.last_change_of([svc]) == before
-    trimmed = snapshots.trim_service(svc)
+    trimmed = indexes.trim_service(svc)
     assert objects.last_change_of([trimmed]) == before
-    assert trimmed == snapshots.trim_service(builders.service_api())
+    assert trimmed == indexes.trim_service(builders.service_api())

@@ -1,4 +1,5 @@
-"""auditor: the audit loop over dict-backed sources, the in-memory prober and recording writer.
+"""The scheduler and the publisher with the standard sinks, over dict-backed sources, the
+in-memory prober and the recording writer.
 
 The key property (house style, practice 4): an unchanged verdict writes nothing — not on the
 next audit, not on a sweep, not after a restart.
@@ -23,7 +24,7 @@ import pytest
 from builders import T0
 
 from headless_auditor import config, probe
-from headless_auditor.controller import auditor
+from headless_auditor.controller import indexes, publisher, scheduler
 from headless_auditor.core import corefile, expected, records, snapshots
 from headless_auditor.kube import client, writers
 from headless_auditor.sinks import conditions, metrics, report
@@ -65,7 +66,7 @@ class Clock:
 
 @dataclasses.dataclass
 class DictSources:
-    """:class:`auditor.Sources` over plain dicts of trimmed bodies, like the kopf indexes."""
+    """:class:`indexes.Sources` over plain dicts of trimmed bodies, like the kopf indexes."""
 
     services: dict[Key, dict[str, Any]] = dataclasses.field(default_factory=dict)
     slices_of: dict[Key, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
@@ -91,7 +92,7 @@ def service_body(
 ) -> dict[str, Any]:
     body = builders.service_api()
     body["metadata"].update(name=name, namespace=namespace, generation=generation, uid=uid)
-    return snapshots.trim_service(body)
+    return indexes.trim_service(body)
 
 
 def slice_body(
@@ -105,13 +106,13 @@ def slice_body(
     }
     if changed_at is not None:
         body["metadata"]["managedFields"][0]["time"] = stamp(changed_at)
-    return snapshots.trim_slice(body)
+    return indexes.trim_slice(body)
 
 
 def statefulset_body(name: str = "web", uid: str = "uid-web") -> dict[str, Any]:
     body = builders.statefulset_api()
     body["metadata"].update(name=name, uid=uid)
-    return snapshots.trim_statefulset(body)
+    return indexes.trim_statefulset(body)
 
 
 def nginx_sources(**slice_options: Any) -> DictSources:
@@ -139,12 +140,19 @@ def healthy_prober(sources: DictSources, key: Key = KEY) -> probe.InMemoryProber
 
 @dataclasses.dataclass
 class Harness:
-    loop: auditor.Auditor
+    loop: scheduler.Scheduler
     sources: DictSources
     prober: probe.InMemoryProber
     writer: writers.RecordingWriter
     registry: prom.CollectorRegistry
     clock: Clock
+
+    @property
+    def reports(self) -> report.ReportSink:
+        """The report sink (it lists the reports already there)."""
+        sink = self.loop.outputs.writing[2]
+        assert isinstance(sink, report.ReportSink)
+        return sink
 
     def due_in(self, key: Key = KEY) -> float | None:
         """Seconds until the requested audit of ``key``; None when none is requested."""
@@ -171,14 +179,17 @@ def make(
     writer = writer or writers.RecordingWriter()
     clock = clock or Clock()
     registry = prom.CollectorRegistry()
-    loop = auditor.Auditor(
+    meters = metrics.Metrics(registry)
+    outputs = publisher.standard(
+        writer, meters, reports_reader=lambda: copy.deepcopy(sources.reports), clock=clock
+    )
+    loop = scheduler.Scheduler(
         settings,
         prober=prober,
-        writer=writer,
-        meters=metrics.Metrics(registry),
+        outputs=outputs,
+        meters=meters,
         corefile_reader=corefile.CorefileOptions,
         clock=clock,
-        reports_reader=lambda: copy.deepcopy(sources.reports),
     )
     loop.attach(sources)
     return Harness(loop, sources, prober, writer, registry, clock)
@@ -250,7 +261,7 @@ async def test_an_unchanged_report_is_refreshed_after_a_while(
 ) -> None:
     h = make(nginx_sources())
     await h.loop.audit_key(KEY)
-    monkeypatch.setattr(auditor, "REPORT_REFRESH_SECONDS", 0.0)
+    monkeypatch.setattr(report, "REFRESH_SECONDS", 0.0)
     h.clock.advance(60)
     await h.loop.audit_key(KEY)
     assert len(h.writer.conditions) == 1
@@ -456,7 +467,7 @@ async def test_restart_after_a_change_writes_it() -> None:
 async def test_a_recreated_service_gets_its_conditions_and_report_again(
     audited_while_gone: bool,
 ) -> None:
-    """BUG (auditor._Memory is keyed by namespace/name and outlives the Service it describes).
+    """BUG (what was written was remembered by namespace/name, outliving the Service it described).
 
     The Service is deleted and created again with the same spec (``kubectl delete -f svc.yaml
     && kubectl apply -f svc.yaml``, ``kubectl replace --force``). The memory of the *old*
@@ -466,7 +477,7 @@ async def test_a_recreated_service_gets_its_conditions_and_report_again(
     the old owner, yet ``publish`` compares against the remembered copies, finds them equal
     (same generation, same statuses) and writes nothing: the new Service never gets our
     conditions (``kubectl wait --for=condition=...`` hangs) until some status changes, and the
-    report comes back only after REPORT_REFRESH_SECONDS. Expected: a Service whose uid differs
+    report comes back only after report.REFRESH_SECONDS. Expected: a Service whose uid differs
     from the remembered one is new (drop the memory when the uid changes or the Service is
     gone).
     """
@@ -871,7 +882,7 @@ async def test_the_reports_already_there_are_listed_once() -> None:
         return {}
 
     h = make(sources)
-    h.loop.read_reports = read
+    h.reports.read_reports = read
     await asyncio.gather(h.loop.sweep(), h.loop.audit_key(KEY), h.loop.audit_key(other))
     await h.loop.sweep()
     assert len(reads) == 1
@@ -888,7 +899,7 @@ async def test_reports_that_cannot_be_listed_are_written_once_more(
         raise client.ApiError(403, "Forbidden", "cannot list headlessserviceaudits")
 
     restarted = make(nginx_sources(), prober=first.prober)
-    restarted.loop.read_reports = fail
+    restarted.reports.read_reports = fail
     restarted.sources.services[KEY]["status"] = {"conditions": first.conditions_written()[-1]}
     await restarted.loop.audit_key(KEY)
     await restarted.loop.audit_key(KEY)
@@ -930,7 +941,7 @@ class CrdCluster(writers.RecordingWriter):
 def without_crd(sources: DictSources) -> tuple[Harness, CrdCluster]:
     cluster = CrdCluster(installed=False)
     h = make(sources, writer=cluster)
-    h.loop.read_reports = cluster.read_reports
+    h.reports.read_reports = cluster.read_reports
     return h, cluster
 
 
@@ -963,7 +974,7 @@ async def test_without_the_crd_audits_go_on_and_no_report_is_attempted(
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == [
         r for r in caplog.records if "CRD" in r.getMessage()
     ]
-    assert h.loop.report_availability is report.Availability.MISSING
+    assert h.reports.availability is report.Availability.MISSING
     assert cluster.lists == 3  # the start-up LIST, then once per sweep
 
 
@@ -1004,11 +1015,11 @@ async def test_a_recheck_that_fails_otherwise_keeps_the_crd_missing(
     def unreachable() -> dict[Key, dict[str, Any]]:
         raise client.ClusterUnreachableError("GET /apis/...: connection refused")
 
-    h.loop.read_reports = unreachable
+    h.reports.read_reports = unreachable
     await h.loop.sweep()
-    assert h.loop.report_availability is report.Availability.MISSING
+    assert h.reports.availability is report.Availability.MISSING
     assert cluster.report_attempts == 0
-    h.loop.read_reports = cluster.read_reports
+    h.reports.read_reports = cluster.read_reports
     cluster.installed = True
     await h.loop.sweep()
     assert len(h.writer.reports) == 1
@@ -1022,9 +1033,9 @@ async def test_a_list_that_fails_otherwise_is_not_repeated() -> None:
         reads.append(1)
         raise client.ApiError(403, "Forbidden", "cannot list headlessserviceaudits")
 
-    h.loop.read_reports = forbidden
+    h.reports.read_reports = forbidden
     await h.loop.sweep()
     await h.loop.sweep()
     assert len(reads) == 1
-    assert h.loop.report_availability is report.Availability.UNLISTED
+    assert h.reports.availability is report.Availability.UNLISTED
     assert len(h.writer.reports) == 1
