@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
+import logging
+import pathlib
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -94,3 +98,40 @@ def test_another_kopf_release_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> 
     assert not kopf_fixes.apply("9.9.9")
     current: dict[str, Any] = {n: getattr(aiotoggles.ToggleSet, n) for n in ORIGINAL}
     assert current == ORIGINAL
+
+
+def test_another_kopf_release_is_told_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name, method in ORIGINAL.items():
+        monkeypatch.setattr(aiotoggles.ToggleSet, name, method)
+    assert not kopf_fixes.apply("9.9.9")
+    [record] = [r for r in caplog.records if r.name == kopf_fixes.__name__]
+    assert record.levelno == logging.WARNING
+    assert "9.9.9" in record.getMessage()
+
+
+def test_moved_internals_leave_kopf_unchanged_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name, method in ORIGINAL.items():
+        monkeypatch.setattr(aiotoggles.ToggleSet, name, method)
+    monkeypatch.delattr(aiotoggles.ToggleSet, "drop_toggles")
+    assert not kopf_fixes.apply()
+    assert aiotoggles.ToggleSet.make_toggle is ORIGINAL["make_toggle"]
+    assert any(r.levelno == logging.WARNING for r in caplog.records)
+    monkeypatch.setattr(kopf_fixes, "PRIVATE_MODULE", "kopf._no_such_module")
+    assert not kopf_fixes.apply()
+
+
+def test_the_pinned_kopf_is_a_checked_release() -> None:
+    """Fails when the lock files pin a kopf this fix was not read against: read the new
+    release's ToggleSet, then add it to CHECKED (or drop the fix if upstream fixed it)."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    pins = {
+        match
+        for lock in ("requirements.lock", "requirements-runtime.lock", "pyproject.toml")
+        for match in re.findall(r"\bkopf==([\w.]+)", (root / lock).read_text())
+    }
+    assert pins == {importlib.metadata.version("kopf")}
+    assert pins <= set(kopf_fixes.CHECKED)
