@@ -125,6 +125,10 @@ class CountingWriter:
         await self._writer.event(ref, type_, reason, message)
         self._writes.labels("event").inc()
 
+    async def apply(self, path: str, body: Mapping[str, Any]) -> None:
+        await self._writer.apply(path, body)
+        self._writes.labels(str(body.get("kind", "object")).lower()).inc()
+
 
 def standard(
     writer: writers.Writer,

@@ -47,12 +47,19 @@ class Writer(typing.Protocol):
 
     async def event(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None: ...
 
+    async def apply(self, path: str, body: Mapping[str, Any]) -> None:
+        """Server-side apply of any object of ours at its API ``path`` (a new output's kind)."""
+        ...
+
 
 class KubeWriter:
     """Writes through the Kubernetes API."""
 
     def __init__(self, kube: client.Kube) -> None:
         self._kube = kube
+
+    async def apply(self, path: str, body: Mapping[str, Any]) -> None:
+        await self._apply(path, body)
 
     async def _apply(self, path: str, body: Mapping[str, Any]) -> None:
         query = {"fieldManager": FIELD_MANAGER, "force": "true"}
@@ -117,6 +124,7 @@ class RecordingWriter:
     )
     reports: list[tuple[str, str, dict[str, Any]]] = dataclasses.field(default_factory=list)
     events: list[tuple[ObjectRef, str, str, str]] = dataclasses.field(default_factory=list)
+    applied: list[tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=list)
 
     async def apply_conditions(
         self, namespace: str, name: str, conditions: Sequence[Mapping[str, Any]]
@@ -131,3 +139,6 @@ class RecordingWriter:
 
     async def event(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
         self.events.append((ref, type_, reason, message))
+
+    async def apply(self, path: str, body: Mapping[str, Any]) -> None:
+        self.applied.append((path, dict(body)))
