@@ -28,7 +28,7 @@ import re
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
-from headless_auditor.core import expected, objects
+from headless_auditor.core import names, objects
 
 
 class Severity(enum.StrEnum):
@@ -142,9 +142,9 @@ class _Facts:
 
     def fqdn(self, label: str = "") -> str:
         """``label.S.ns.svc.Z`` without trailing dot, for messages."""
-        zone = self.snapshot.corefile_options.cluster_zone
-        domain = expected.service_domain(self.snapshot.namespace, self.snapshot.name, zone)
-        return f"{label}.{domain}".strip(".") if label else domain.rstrip(".")
+        snapshot = self.snapshot
+        zone = snapshot.corefile_options.cluster_zone
+        return names.display_name(snapshot.namespace, snapshot.name, zone, label)
 
 
 def _facts(snapshot: objects.Snapshot) -> _Facts:
@@ -154,7 +154,7 @@ def _facts(snapshot: objects.Snapshot) -> _Facts:
     by_pod: dict[str, list[objects.Endpoint]] = collections.defaultdict(list)
     for endpoint in endpoints:
         labels = {
-            expected.endpoint_label(endpoint, a, endpoint_pod_names=pod_names)
+            names.endpoint_label(endpoint, a, endpoint_pod_names=pod_names)
             for a in endpoint.addresses
         }
         for label in labels:
