@@ -11,7 +11,7 @@ import datetime
 from collections.abc import Callable
 
 from headless_auditor import probe
-from headless_auditor.core import corefile, expected, lint, objects, records, verdict
+from headless_auditor.core import corefile, expected, lint, objects, podnames, records, verdict
 
 Clock = Callable[[], datetime.datetime]
 
@@ -58,7 +58,7 @@ class Audit:
     verdict: verdict.Verdict | None
     """None when DNS was not asked: the Service is missing or not headless (see findings)."""
     findings: tuple[lint.Finding, ...]
-    pod_problems: tuple[lint.PodNameProblem, ...]
+    pod_problems: tuple[podnames.PodNameProblem, ...]
     audited_at: datetime.datetime
 
     @property
@@ -93,7 +93,7 @@ async def audit(
     """Audit one Service: ask every server every question the snapshot implies."""
     service = snapshot.service
     findings = lint.lint(snapshot)
-    problems = lint.pod_name_problems(snapshot)
+    problems = podnames.pod_name_problems(snapshot)
     result: verdict.Verdict | None = None
     if service is not None and service.headless:
         want = expected.expected_answers(snapshot, context.zone)

@@ -11,7 +11,7 @@ import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from headless_auditor.core import audit, lint, verdict
+from headless_auditor.core import audit, lint, podnames, verdict
 
 GROUP = "headless-auditor.io"
 DNS_CONSISTENT = f"{GROUP}/DNSConsistent"
@@ -56,7 +56,7 @@ def dns_consistent(result: audit.Audit) -> Condition | None:
     return None
 
 
-def _pod_problem_text(problems: Sequence[lint.PodNameProblem]) -> str:
+def _pod_problem_text(problems: Sequence[podnames.PodNameProblem]) -> str:
     return "; ".join(f"{p.pod}: {p.code}: {p.message}" for p in problems)
 
 
