@@ -18,137 +18,154 @@ def test_healthy_statefulset_has_no_findings() -> None:
 
 
 def test_code_tables_are_complete_and_consistent() -> None:
-    assert set(lint.CODES) == set(lint.SEVERITIES)
+    assert set(lint.CODES) == set(lint.SEVERITIES) == set(lint.RULES)
+    assert all(code == rule.code for code, rule in lint.RULES.items())
+    assert dict(lint.CODES) == {code: rule.meaning for code, rule in lint.RULES.items()}
+    assert dict(lint.SEVERITIES) == {code: rule.severity for code, rule in lint.RULES.items()}
     assert all(code.isidentifier() and code[0].isupper() for code in lint.CODES)
+
+
+def test_a_code_is_declared_once() -> None:
+    rule = lint.RULES["NoPorts"]
+    with pytest.raises(ValueError, match="declared more than once"):
+        lint._declare(rule, lint.Rule("NoPorts", lint.Severity.INFO, "other"))
+
+
+def test_an_undeclared_code_cannot_be_emitted() -> None:
+    with pytest.raises(KeyError, match="NoSuchCode"):
+        lint._finding("NoSuchCode", "Service/nginx", "message")
 
 
 WEB = statefulset()
 UNREADY = eps(pod_endpoint(0, "10.0.0.1"), pod_endpoint(1, "10.0.0.2", ready=False))
 
 
-@pytest.mark.parametrize(
-    ("snap", "want"),
-    [
-        pytest.param(
-            snapshot(service(annotation=True), [UNREADY]),
-            [("TolerateUnreadyAnnotationIneffective", "Service/nginx")],
-            id="annotation-ineffective",
+FINDING_CASES = [
+    pytest.param(
+        snapshot(service(annotation=True), [UNREADY]),
+        [("TolerateUnreadyAnnotationIneffective", "Service/nginx")],
+        id="annotation-ineffective",
+    ),
+    pytest.param(
+        snapshot(service(annotation=True, publish=True), [eps(pod_endpoint(0, "10.0.0.1"))]),
+        [("TolerateUnreadyAnnotationRedundant", "Service/nginx")],
+        id="annotation-redundant",
+    ),
+    pytest.param(
+        snapshot(statefulsets=[WEB], missing_service=True),
+        [("ServiceNotFound", "StatefulSet/web")],
+        id="service-not-found",
+    ),
+    pytest.param(
+        snapshot(service(cluster_ip="10.96.0.5"), [eps(pod_endpoint(0, "10.0.0.1"))], [WEB]),
+        [("ServiceNotHeadless", "Service/nginx")],
+        id="service-not-headless",
+    ),
+    pytest.param(
+        snapshot(service(selector={}), [eps(pod_endpoint(0, "10.0.0.1"), managed_by="me")], [WEB]),
+        [("SelectorlessGoverningService", "Service/nginx")],
+        id="selectorless-governing",
+    ),
+    pytest.param(
+        snapshot(service(), [eps()]),
+        [("SelectorMatchesNoEndpoints", "Service/nginx")],
+        id="selector-matches-nothing",
+    ),
+    pytest.param(
+        snapshot(service(selector={"app": "nginx"}), [], [statefulset(labels={"app": "web"})]),
+        [
+            ("SelectorMissesStatefulSet", "StatefulSet/web"),
+            ("SelectorMatchesNoEndpoints", "Service/nginx"),
+        ],
+        id="selector-misses-statefulset",
+    ),
+    pytest.param(
+        snapshot(
+            service(),
+            [eps(pod_endpoint(0, "10.0.0.1"), endpoint("10.0.0.2", pod="web-1", hostname=""))],
+            [statefulset(replicas=2)],
         ),
-        pytest.param(
-            snapshot(service(annotation=True, publish=True), [eps(pod_endpoint(0, "10.0.0.1"))]),
-            [("TolerateUnreadyAnnotationRedundant", "Service/nginx")],
-            id="annotation-redundant",
-        ),
-        pytest.param(
-            snapshot(statefulsets=[WEB], missing_service=True),
-            [("ServiceNotFound", "StatefulSet/web")],
-            id="service-not-found",
-        ),
-        pytest.param(
-            snapshot(service(cluster_ip="10.96.0.5"), [eps(pod_endpoint(0, "10.0.0.1"))], [WEB]),
-            [("ServiceNotHeadless", "Service/nginx")],
-            id="service-not-headless",
-        ),
-        pytest.param(
-            snapshot(
-                service(selector={}), [eps(pod_endpoint(0, "10.0.0.1"), managed_by="me")], [WEB]
-            ),
-            [("SelectorlessGoverningService", "Service/nginx")],
-            id="selectorless-governing",
-        ),
-        pytest.param(
-            snapshot(service(), [eps()]),
-            [("SelectorMatchesNoEndpoints", "Service/nginx")],
-            id="selector-matches-nothing",
-        ),
-        pytest.param(
-            snapshot(service(selector={"app": "nginx"}), [], [statefulset(labels={"app": "web"})]),
+        [("SubdomainMismatch", "StatefulSet/web")],
+        id="subdomain-mismatch-governed",
+    ),
+    pytest.param(
+        snapshot(
+            service(),
             [
-                ("SelectorMissesStatefulSet", "StatefulSet/web"),
-                ("SelectorMatchesNoEndpoints", "Service/nginx"),
+                eps(
+                    pod_endpoint(0, "10.0.0.1"),
+                    endpoint("10.0.0.2", pod="db-0", hostname=""),
+                    endpoint("10.0.0.3", pod="db-1", hostname=""),
+                )
             ],
-            id="selector-misses-statefulset",
+            [statefulset(replicas=1)],
         ),
-        pytest.param(
-            snapshot(
-                service(),
-                [eps(pod_endpoint(0, "10.0.0.1"), endpoint("10.0.0.2", pod="web-1", hostname=""))],
-                [statefulset(replicas=2)],
-            ),
-            [("SubdomainMismatch", "StatefulSet/web")],
-            id="subdomain-mismatch-governed",
+        [("SubdomainMismatch", "Service/nginx")],
+        id="subdomain-mismatch-other-set",
+    ),
+    pytest.param(
+        snapshot(service(ports=[]), [eps(pod_endpoint(0, "10.0.0.1"), ports=[])]),
+        [("NoPorts", "Service/nginx")],
+        id="no-ports",
+    ),
+    pytest.param(
+        snapshot(
+            service(ports=[objects.ServicePort("", 80, 80)]),
+            [eps(pod_endpoint(0, "10.0.0.1"), ports=[objects.EndpointPort("", 80)])],
         ),
-        pytest.param(
-            snapshot(
-                service(),
-                [
-                    eps(
-                        pod_endpoint(0, "10.0.0.1"),
-                        endpoint("10.0.0.2", pod="db-0", hostname=""),
-                        endpoint("10.0.0.3", pod="db-1", hostname=""),
-                    )
-                ],
-                [statefulset(replicas=1)],
-            ),
-            [("SubdomainMismatch", "Service/nginx")],
-            id="subdomain-mismatch-other-set",
-        ),
-        pytest.param(
-            snapshot(service(ports=[]), [eps(pod_endpoint(0, "10.0.0.1"), ports=[])]),
-            [("NoPorts", "Service/nginx")],
-            id="no-ports",
-        ),
-        pytest.param(
-            snapshot(
-                service(ports=[objects.ServicePort("", 80, 80)]),
-                [eps(pod_endpoint(0, "10.0.0.1"), ports=[objects.EndpointPort("", 80)])],
-            ),
-            [("NoNamedPorts", "Service/nginx")],
-            id="no-named-ports",
-        ),
-        pytest.param(
-            snapshot(
-                service(),
-                [
-                    eps(pod_endpoint(0, "10.0.0.1")),
-                    eps(endpoint("192.0.2.7"), name="manual", managed_by="staff"),
-                    eps(endpoint("192.0.2.8"), name="unlabelled", managed_by=None),
-                ],
-            ),
+        [("NoNamedPorts", "Service/nginx")],
+        id="no-named-ports",
+    ),
+    pytest.param(
+        snapshot(
+            service(),
             [
-                ("ForeignEndpointSlice", "EndpointSlice/manual"),
-                ("ForeignEndpointSlice", "EndpointSlice/unlabelled"),
+                eps(pod_endpoint(0, "10.0.0.1")),
+                eps(endpoint("192.0.2.7"), name="manual", managed_by="staff"),
+                eps(endpoint("192.0.2.8"), name="unlabelled", managed_by=None),
             ],
-            id="foreign-slices",
         ),
-        pytest.param(
-            snapshot(
-                service(),
-                [
-                    eps(
-                        endpoint("10.0.0.1", pod="a", hostname="db"),
-                        endpoint("10.0.0.2", pod="b", hostname="db"),
-                    )
-                ],
-            ),
-            [("DuplicateHostname", "Service/nginx")],
-            id="duplicate-hostname",
+        [
+            ("ForeignEndpointSlice", "EndpointSlice/manual"),
+            ("ForeignEndpointSlice", "EndpointSlice/unlabelled"),
+        ],
+        id="foreign-slices",
+    ),
+    pytest.param(
+        snapshot(
+            service(),
+            [
+                eps(
+                    endpoint("10.0.0.1", pod="a", hostname="db"),
+                    endpoint("10.0.0.2", pod="b", hostname="db"),
+                )
+            ],
         ),
-        pytest.param(
-            snapshot(
-                service(publish=True),
-                [
-                    eps(
-                        pod_endpoint(0, "10.0.0.1"),
-                        pod_endpoint(1, "10.0.0.2", ready=True, serving=False),
-                    )
-                ],
-            ),
-            [("PublishNotReadyServesUnready", "Service/nginx")],
-            id="publish-not-ready-serves-unready",
+        [("DuplicateHostname", "Service/nginx")],
+        id="duplicate-hostname",
+    ),
+    pytest.param(
+        snapshot(
+            service(publish=True),
+            [
+                eps(
+                    pod_endpoint(0, "10.0.0.1"),
+                    pod_endpoint(1, "10.0.0.2", ready=True, serving=False),
+                )
+            ],
         ),
-    ],
-)
+        [("PublishNotReadyServesUnready", "Service/nginx")],
+        id="publish-not-ready-serves-unready",
+    ),
+]
+
+
+def test_every_declared_code_has_a_case() -> None:
+    triggered = {code for case in FINDING_CASES for code, _ in case.values[1]}
+    assert triggered == set(lint.RULES)
+
+
+@pytest.mark.parametrize(("snap", "want"), FINDING_CASES)
 def test_findings(snap: objects.Snapshot, want: list[tuple[str, str]]) -> None:
     findings = lint.lint(snap)
     assert codes(findings) == want

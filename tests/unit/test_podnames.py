@@ -17,105 +17,116 @@ def test_problem_codes_are_identifiers() -> None:
     assert all(code.isidentifier() and code[0].isupper() for code in podnames.POD_NAME_PROBLEMS)
 
 
+def test_an_undeclared_problem_code_cannot_be_emitted() -> None:
+    assert podnames._declared("NotReady") == "NotReady"
+    with pytest.raises(KeyError, match="NoSuchCode"):
+        podnames._declared("NoSuchCode")
+
+
 def problems(snap: objects.Snapshot) -> list[tuple[str, str]]:
     return [(p.pod, p.code) for p in podnames.pod_name_problems(snap)]
 
 
-@pytest.mark.parametrize(
-    ("snap", "want"),
-    [
-        pytest.param(
-            snapshot(statefulsets=[statefulset(replicas=2)], missing_service=True),
-            [("web-0", "ServiceNotFound"), ("web-1", "ServiceNotFound")],
-            id="service-missing",
+PROBLEM_CASES = [
+    pytest.param(
+        snapshot(statefulsets=[statefulset(replicas=2)], missing_service=True),
+        [("web-0", "ServiceNotFound"), ("web-1", "ServiceNotFound")],
+        id="service-missing",
+    ),
+    pytest.param(
+        builders.web_snapshot((True,), options=corefile.CorefileOptions(noendpoints=True)),
+        [("web-0", "NotServed")],
+        id="not-served",
+    ),
+    pytest.param(
+        snapshot(service(), [eps(pod_endpoint(0, "10.0.0.1"))], [statefulset(replicas=3)]),
+        [("web-1", "NoEndpoint"), ("web-2", "NoEndpoint")],
+        id="pods-missing",
+    ),
+    pytest.param(
+        snapshot(service(selector={}), [], [statefulset(replicas=1)]),
+        [("web-0", "NoEndpoint")],
+        id="selectorless-no-slice",
+    ),
+    pytest.param(
+        snapshot(service(selector={"app": "x"}), [], [statefulset(replicas=1)]),
+        [("web-0", "SelectorMissesPod")],
+        id="selector-misses",
+    ),
+    pytest.param(
+        snapshot(
+            service(selector={objects.POD_NAME_LABEL: "web-0"}),
+            [eps(pod_endpoint(0, "10.0.0.1"))],
+            [statefulset(replicas=2)],
         ),
-        pytest.param(
-            builders.web_snapshot((True,), options=corefile.CorefileOptions(noendpoints=True)),
-            [("web-0", "NotServed")],
-            id="not-served",
+        [("web-1", "SelectorMissesPod")],
+        id="per-pod-selector",
+    ),
+    pytest.param(
+        snapshot(
+            service(),
+            [eps(endpoint("10.0.0.1", pod="web-0", hostname=""))],
+            [statefulset(replicas=1)],
         ),
-        pytest.param(
-            snapshot(service(), [eps(pod_endpoint(0, "10.0.0.1"))], [statefulset(replicas=3)]),
-            [("web-1", "NoEndpoint"), ("web-2", "NoEndpoint")],
-            id="pods-missing",
+        [("web-0", "NoHostname")],
+        id="no-hostname",
+    ),
+    pytest.param(builders.web_snapshot((True, False)), [("web-1", "NotReady")], id="not-ready"),
+    pytest.param(
+        snapshot(
+            service(),
+            [eps(pod_endpoint(0, "10.0.0.1", ready=False, serving=True, terminating=True))],
+            [statefulset(replicas=1)],
         ),
-        pytest.param(
-            snapshot(service(selector={}), [], [statefulset(replicas=1)]),
-            [("web-0", "NoEndpoint")],
-            id="selectorless-no-slice",
+        [("web-0", "Terminating")],
+        id="terminating",
+    ),
+    pytest.param(
+        snapshot(
+            service(publish=True),
+            [eps(pod_endpoint(0, "10.0.0.1", ready=True, serving=False, terminating=True))],
+            [statefulset(replicas=1)],
         ),
-        pytest.param(
-            snapshot(service(selector={"app": "x"}), [], [statefulset(replicas=1)]),
-            [("web-0", "SelectorMissesPod")],
-            id="selector-misses",
+        [],
+        id="publish-not-ready-keeps-it",
+    ),
+    pytest.param(
+        snapshot(
+            service(),
+            [eps(endpoint("10.0.0.1", pod="web-0", hostname=""))],
+            [statefulset(replicas=1)],
+            options=corefile.CorefileOptions(endpoint_pod_names=True),
         ),
-        pytest.param(
-            snapshot(
-                service(selector={objects.POD_NAME_LABEL: "web-0"}),
-                [eps(pod_endpoint(0, "10.0.0.1"))],
-                [statefulset(replicas=2)],
-            ),
-            [("web-1", "SelectorMissesPod")],
-            id="per-pod-selector",
+        [],
+        id="endpoint-pod-names-resolve-without-hostname",
+    ),
+    pytest.param(
+        snapshot(
+            service(cluster_ip="10.96.0.5"),
+            [eps(pod_endpoint(0, "10.0.0.1"))],
+            [statefulset(replicas=1)],
         ),
-        pytest.param(
-            snapshot(
-                service(),
-                [eps(endpoint("10.0.0.1", pod="web-0", hostname=""))],
-                [statefulset(replicas=1)],
-            ),
-            [("web-0", "NoHostname")],
-            id="no-hostname",
+        [],
+        id="clusterip-service-still-resolves-in-coredns",
+    ),
+    pytest.param(
+        snapshot(
+            service(),
+            [eps(pod_endpoint(3, "10.0.0.1"), pod_endpoint(4, "10.0.0.2", ready=False))],
+            [statefulset(replicas=2, start=3)],
         ),
-        pytest.param(builders.web_snapshot((True, False)), [("web-1", "NotReady")], id="not-ready"),
-        pytest.param(
-            snapshot(
-                service(),
-                [eps(pod_endpoint(0, "10.0.0.1", ready=False, serving=True, terminating=True))],
-                [statefulset(replicas=1)],
-            ),
-            [("web-0", "Terminating")],
-            id="terminating",
-        ),
-        pytest.param(
-            snapshot(
-                service(publish=True),
-                [eps(pod_endpoint(0, "10.0.0.1", ready=True, serving=False, terminating=True))],
-                [statefulset(replicas=1)],
-            ),
-            [],
-            id="publish-not-ready-keeps-it",
-        ),
-        pytest.param(
-            snapshot(
-                service(),
-                [eps(endpoint("10.0.0.1", pod="web-0", hostname=""))],
-                [statefulset(replicas=1)],
-                options=corefile.CorefileOptions(endpoint_pod_names=True),
-            ),
-            [],
-            id="endpoint-pod-names-resolve-without-hostname",
-        ),
-        pytest.param(
-            snapshot(
-                service(cluster_ip="10.96.0.5"),
-                [eps(pod_endpoint(0, "10.0.0.1"))],
-                [statefulset(replicas=1)],
-            ),
-            [],
-            id="clusterip-service-still-resolves-in-coredns",
-        ),
-        pytest.param(
-            snapshot(
-                service(),
-                [eps(pod_endpoint(3, "10.0.0.1"), pod_endpoint(4, "10.0.0.2", ready=False))],
-                [statefulset(replicas=2, start=3)],
-            ),
-            [("web-4", "NotReady")],
-            id="ordinals-start",
-        ),
-    ],
-)
+        [("web-4", "NotReady")],
+        id="ordinals-start",
+    ),
+]
+
+
+def test_every_declared_problem_code_has_a_case() -> None:
+    triggered = {code for case in PROBLEM_CASES for _, code in case.values[1]}
+    assert triggered == set(podnames.POD_NAME_PROBLEMS)
+
+
+@pytest.mark.parametrize(("snap", "want"), PROBLEM_CASES)
 def test_pod_name_problems(snap: objects.Snapshot, want: list[tuple[str, str]]) -> None:
     found = podnames.pod_name_problems(snap)
     assert [(p.pod, p.code) for p in found] == want

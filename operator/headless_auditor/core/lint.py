@@ -35,48 +35,87 @@ class Severity(enum.StrEnum):
     INFO = "info"
 
 
-CODES: Mapping[str, str] = types.MappingProxyType(
-    {
-        "ServiceNotFound": "a StatefulSet's serviceName names a Service that does not exist",
-        "ServiceNotHeadless": "a StatefulSet's serviceName names a Service that is not headless",
-        "SelectorlessGoverningService": "a Service without selector governs a StatefulSet",
-        "SelectorMissesStatefulSet": "the Service selector matches none of a StatefulSet's pods",
-        "SelectorMatchesNoEndpoints": "the Service selector matches no pod with an IP",
-        "TolerateUnreadyAnnotationIneffective": "the deprecated tolerate-unready annotation "
-        "is set without publishNotReadyAddresses; it has had no effect since Kubernetes 1.24",
-        "TolerateUnreadyAnnotationRedundant": "the deprecated tolerate-unready annotation "
-        "duplicates publishNotReadyAddresses",
-        "NoPorts": "the Service has no ports, hence no SRV records",
-        "NoNamedPorts": "no port is named, so no _port._proto SRV name exists",
-        "ForeignEndpointSlice": "a slice not written by the EndpointSlice controller is "
-        "labelled with a selector Service's name; CoreDNS serves it too",
-        "DuplicateHostname": "several endpoints share one hostname: one name, many addresses",
-        "SubdomainMismatch": "StatefulSet-like pods are endpoints without hostname: their "
-        "subdomain is not the Service name",
-        "PublishNotReadyServesUnready": "publishNotReadyAddresses puts unready or terminating "
-        "endpoints in DNS",
-    }
-)
-"""Every finding code, with its one-line meaning. Codes are stable: alerts and docs use them."""
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """One finding code, declared once: its severity (fixed per code) and its one-line meaning."""
 
-SEVERITIES: Mapping[str, Severity] = types.MappingProxyType(
-    {
-        "ServiceNotFound": Severity.ERROR,
-        "ServiceNotHeadless": Severity.WARNING,
-        "SelectorlessGoverningService": Severity.WARNING,
-        "SelectorMissesStatefulSet": Severity.ERROR,
-        "SelectorMatchesNoEndpoints": Severity.WARNING,
-        "TolerateUnreadyAnnotationIneffective": Severity.WARNING,
-        "TolerateUnreadyAnnotationRedundant": Severity.INFO,
-        "NoPorts": Severity.WARNING,
-        "NoNamedPorts": Severity.INFO,
-        "ForeignEndpointSlice": Severity.WARNING,
-        "DuplicateHostname": Severity.WARNING,
-        "SubdomainMismatch": Severity.WARNING,
-        "PublishNotReadyServesUnready": Severity.INFO,
-    }
+    code: str
+    severity: Severity
+    meaning: str
+    """What is wrong, in one line (docs and alerts quote it)."""
+
+
+def _declare(*rules: Rule) -> Mapping[str, Rule]:
+    table = {rule.code: rule for rule in rules}
+    if len(table) != len(rules):
+        raise ValueError("a finding code is declared more than once")
+    return types.MappingProxyType(table)
+
+
+_ERROR, _WARNING, _INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
+
+RULES: Mapping[str, Rule] = _declare(
+    Rule(
+        "ServiceNotFound", _ERROR, "a StatefulSet's serviceName names a Service that does not exist"
+    ),
+    Rule(
+        "ServiceNotHeadless",
+        _WARNING,
+        "a StatefulSet's serviceName names a Service that is not headless",
+    ),
+    Rule(
+        "SelectorlessGoverningService", _WARNING, "a Service without selector governs a StatefulSet"
+    ),
+    Rule(
+        "SelectorMissesStatefulSet",
+        _ERROR,
+        "the Service selector matches none of a StatefulSet's pods",
+    ),
+    Rule("SelectorMatchesNoEndpoints", _WARNING, "the Service selector matches no pod with an IP"),
+    Rule(
+        "TolerateUnreadyAnnotationIneffective",
+        _WARNING,
+        "the deprecated tolerate-unready annotation is set without publishNotReadyAddresses; "
+        "it has had no effect since Kubernetes 1.24",
+    ),
+    Rule(
+        "TolerateUnreadyAnnotationRedundant",
+        _INFO,
+        "the deprecated tolerate-unready annotation duplicates publishNotReadyAddresses",
+    ),
+    Rule("NoPorts", _WARNING, "the Service has no ports, hence no SRV records"),
+    Rule("NoNamedPorts", _INFO, "no port is named, so no _port._proto SRV name exists"),
+    Rule(
+        "ForeignEndpointSlice",
+        _WARNING,
+        "a slice not written by the EndpointSlice controller is labelled with a selector "
+        "Service's name; CoreDNS serves it too",
+    ),
+    Rule(
+        "DuplicateHostname",
+        _WARNING,
+        "several endpoints share one hostname: one name, many addresses",
+    ),
+    Rule(
+        "SubdomainMismatch",
+        _WARNING,
+        "StatefulSet-like pods are endpoints without hostname: their subdomain is not the "
+        "Service name",
+    ),
+    Rule(
+        "PublishNotReadyServesUnready",
+        _INFO,
+        "publishNotReadyAddresses puts unready or terminating endpoints in DNS",
+    ),
 )
-"""The severity of each code (fixed per code, so a code means one thing everywhere)."""
+"""Every finding code, the one place it is declared. Codes are stable: alerts and docs use them."""
+
+CODES: Mapping[str, str] = types.MappingProxyType({c: r.meaning for c, r in RULES.items()})
+"""Every finding code, with its one-line meaning (read from :data:`RULES`)."""
+SEVERITIES: Mapping[str, Severity] = types.MappingProxyType(
+    {c: r.severity for c, r in RULES.items()}
+)
+"""The severity of each code (read from :data:`RULES`)."""
 
 _STATEFUL_POD = re.compile(r"^(?P<set>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-(0|[1-9][0-9]*)$")
 
@@ -93,7 +132,9 @@ class Finding:
 
 
 def _finding(code: str, subject: str, message: str) -> Finding:
-    return Finding(code, SEVERITIES[code], message, subject)
+    """A finding of a code :data:`RULES` declares, with its severity; KeyError for any other."""
+    rule = RULES[code]
+    return Finding(rule.code, rule.severity, message, subject)
 
 
 # -- checks ------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ POD_NAME_PROBLEMS: Mapping[str, str] = types.MappingProxyType(
         "Terminating": "the pod is terminating and no longer published",
     }
 )
-"""Every pod-name problem code, with its one-line meaning."""
+"""Every pod-name problem code, the one place it is declared, with its one-line meaning."""
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -63,8 +63,15 @@ def _pod_problem(facts: Facts, sts: objects.StatefulSet, ordinal: int) -> PodNam
         return None
     code, why = found
     return PodNameProblem(
-        sts.name, ordinal, pod, code, f"{facts.fqdn(pod)} does not resolve: {why}"
+        sts.name, ordinal, pod, _declared(code), f"{facts.fqdn(pod)} does not resolve: {why}"
     )
+
+
+def _declared(code: str) -> str:
+    """``code`` itself when :data:`POD_NAME_PROBLEMS` declares it; KeyError for any other."""
+    if code not in POD_NAME_PROBLEMS:
+        raise KeyError(code)
+    return code
 
 
 def _pod_reason(facts: Facts, sts: objects.StatefulSet, ordinal: int) -> tuple[str, str] | None:
