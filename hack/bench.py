@@ -68,10 +68,9 @@ from kubernetes import config as kube_config  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 from tests.e2e import extra_coredns, operator_proc, workloads  # noqa: E402
 
-from headless_auditor import # noqa: E402     corefile
-from headless_auditor.core import expected, snapshots
-from headless_auditor.kube import client, gather, writers
-from headless_auditor.sinks import report
+from headless_auditor.core import corefile, expected, snapshots  # noqa: E402
+from headless_auditor.kube import client, gather, writers  # noqa: E402
+from headless_auditor.sinks import report  # noqa: E402
 
 STATE = ROOT / ".bench-cluster"
 ADDRESSES = ("127.0.20.1", "127.0.20.2")
@@ -347,10 +346,8 @@ def question_list(kube: client.Kube) -> tuple[list[tuple[str, str]], float]:
     objects = gather.objects(kube, NAMESPACE)
     options = gather.live_corefile(kube)
     zone = options.cluster_zone
-    snapshots = snapshots.snapshots(objects.services, objects.slices, objects.statefulsets, options)
-    questions = [
-        (q.name, q.rdtype.value) for s in snapshots for q in expected.questions_for(s, zone)
-    ]
+    snaps = snapshots.snapshots(objects.services, objects.slices, objects.statefulsets, options)
+    questions = [(q.name, q.rdtype.value) for s in snaps for q in expected.questions_for(s, zone)]
     return questions, corefile.grace_seconds(options)
 
 

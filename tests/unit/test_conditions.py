@@ -17,7 +17,7 @@ import pytest
 from builders import T0
 from hypothesis import strategies as st
 
-from headless_auditor.core import audit, lint, records, text, verdict
+from headless_auditor.core import audit, lint, podnames, records, text, verdict
 from headless_auditor.sinks import conditions
 
 State = verdict.State
@@ -55,7 +55,7 @@ def make_audit(
     *,
     exists: bool = True,
     findings: Sequence[lint.Finding] = (),
-    problems: Sequence[lint.PodNameProblem] = (),
+    problems: Sequence[podnames.PodNameProblem] = (),
 ) -> audit.Audit:
     return audit.Audit(
         namespace="default",
@@ -75,8 +75,8 @@ def finding(code: str, message: str | None = None) -> lint.Finding:
     )
 
 
-def not_ready(pod: str = "web-2", message: str = "the pod is not ready") -> lint.PodNameProblem:
-    return lint.PodNameProblem("web", int(pod.rpartition("-")[2]), pod, "NotReady", message)
+def not_ready(pod: str = "web-2", message: str = "the pod is not ready") -> podnames.PodNameProblem:
+    return podnames.PodNameProblem("web", int(pod.rpartition("-")[2]), pod, "NotReady", message)
 
 
 def by_type(found: Sequence[conditions.Condition]) -> dict[str, conditions.Condition]:

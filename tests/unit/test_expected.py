@@ -111,56 +111,6 @@ def test_no_slices_at_all_is_nxdomain() -> None:
 
 
 @pytest.mark.parametrize(
-    ("address", "label"),
-    [
-        pytest.param("10.244.1.5", "10-244-1-5", id="ipv4"),
-        pytest.param("fd00::5", "fd00--5", id="ipv6"),
-        pytest.param("fd00:1::", "fd00-1--0", id="ipv6-trailing-dash-gets-0"),
-        pytest.param("::1", "--1", id="ipv6-leading"),
-        pytest.param("2001:db8:0:0:0:0:0:1", "2001-db8-0-0-0-0-0-1", id="ipv6-as-written"),
-    ],
-)
-def test_dashed_ip(address: str, label: str) -> None:
-    assert expected.dashed_ip(address) == label
-
-
-@pytest.mark.parametrize(
-    ("ep", "pod_names", "label"),
-    [
-        pytest.param(endpoint("10.0.0.1", pod="web-0"), False, "web-0", id="hostname"),
-        pytest.param(
-            endpoint("10.0.0.1", pod="p", hostname="Db-0"), False, "db-0", id="hostname-lower"
-        ),
-        pytest.param(endpoint("10.0.0.1", pod="p", hostname=""), False, "10-0-0-1", id="dashed-ip"),
-        pytest.param(
-            endpoint("10.0.0.1", pod="p", hostname=""), True, "p", id="endpoint-pod-names"
-        ),
-        pytest.param(
-            endpoint("10.0.0.1", pod="n", hostname="", kind="Node"),
-            True,
-            "n",
-            id="pod-names-any-target-kind",
-        ),
-        pytest.param(
-            endpoint("10.0.0.1", pod="p" * 64, hostname=""),
-            True,
-            "10-0-0-1",
-            id="pod-name-too-long",
-        ),
-        pytest.param(
-            endpoint("10.0.0.1", pod="p" * 63, hostname=""), True, "p" * 63, id="pod-name-63"
-        ),
-        pytest.param(endpoint("10.0.0.1"), True, "10-0-0-1", id="pod-names-without-target"),
-        pytest.param(
-            endpoint("10.0.0.1", pod="web-0", hostname="h"), True, "h", id="hostname-beats-pod-name"
-        ),
-    ],
-)
-def test_endpoint_label(ep: objects.Endpoint, pod_names: bool, label: str) -> None:
-    assert expected.endpoint_label(ep, "10.0.0.1", endpoint_pod_names=pod_names) == label
-
-
-@pytest.mark.parametrize(
     ("endpoints", "want"),
     [
         pytest.param(

@@ -1,4 +1,4 @@
-"""lint findings and pod-name problems: each code triggered, and its look-alikes left alone."""
+"""lint findings: each code triggered, and its look-alikes left alone."""
 
 from __future__ import annotations
 
@@ -15,142 +15,157 @@ def codes(findings: tuple[lint.Finding, ...]) -> list[tuple[str, str]]:
 
 def test_healthy_statefulset_has_no_findings() -> None:
     assert lint.lint(builders.web_snapshot()) == ()
-    assert lint.pod_name_problems(builders.web_snapshot()) == ()
 
 
 def test_code_tables_are_complete_and_consistent() -> None:
-    assert set(lint.CODES) == set(lint.SEVERITIES)
+    assert set(lint.CODES) == set(lint.SEVERITIES) == set(lint.RULES)
+    assert all(code == rule.code for code, rule in lint.RULES.items())
+    assert dict(lint.CODES) == {code: rule.meaning for code, rule in lint.RULES.items()}
+    assert dict(lint.SEVERITIES) == {code: rule.severity for code, rule in lint.RULES.items()}
     assert all(code.isidentifier() and code[0].isupper() for code in lint.CODES)
-    assert all(code.isidentifier() and code[0].isupper() for code in lint.POD_NAME_PROBLEMS)
+
+
+def test_a_code_is_declared_once() -> None:
+    rule = lint.RULES["NoPorts"]
+    with pytest.raises(ValueError, match="declared more than once"):
+        lint._declare(rule, lint.Rule("NoPorts", lint.Severity.INFO, "other"))
+
+
+def test_an_undeclared_code_cannot_be_emitted() -> None:
+    with pytest.raises(KeyError, match="NoSuchCode"):
+        lint._finding("NoSuchCode", "Service/nginx", "message")
 
 
 WEB = statefulset()
 UNREADY = eps(pod_endpoint(0, "10.0.0.1"), pod_endpoint(1, "10.0.0.2", ready=False))
 
 
-@pytest.mark.parametrize(
-    ("snap", "want"),
-    [
-        pytest.param(
-            snapshot(service(annotation=True), [UNREADY]),
-            [("TolerateUnreadyAnnotationIneffective", "Service/nginx")],
-            id="annotation-ineffective",
+FINDING_CASES = [
+    pytest.param(
+        snapshot(service(annotation=True), [UNREADY]),
+        [("TolerateUnreadyAnnotationIneffective", "Service/nginx")],
+        id="annotation-ineffective",
+    ),
+    pytest.param(
+        snapshot(service(annotation=True, publish=True), [eps(pod_endpoint(0, "10.0.0.1"))]),
+        [("TolerateUnreadyAnnotationRedundant", "Service/nginx")],
+        id="annotation-redundant",
+    ),
+    pytest.param(
+        snapshot(statefulsets=[WEB], missing_service=True),
+        [("ServiceNotFound", "StatefulSet/web")],
+        id="service-not-found",
+    ),
+    pytest.param(
+        snapshot(service(cluster_ip="10.96.0.5"), [eps(pod_endpoint(0, "10.0.0.1"))], [WEB]),
+        [("ServiceNotHeadless", "Service/nginx")],
+        id="service-not-headless",
+    ),
+    pytest.param(
+        snapshot(service(selector={}), [eps(pod_endpoint(0, "10.0.0.1"), managed_by="me")], [WEB]),
+        [("SelectorlessGoverningService", "Service/nginx")],
+        id="selectorless-governing",
+    ),
+    pytest.param(
+        snapshot(service(), [eps()]),
+        [("SelectorMatchesNoEndpoints", "Service/nginx")],
+        id="selector-matches-nothing",
+    ),
+    pytest.param(
+        snapshot(service(selector={"app": "nginx"}), [], [statefulset(labels={"app": "web"})]),
+        [
+            ("SelectorMissesStatefulSet", "StatefulSet/web"),
+            ("SelectorMatchesNoEndpoints", "Service/nginx"),
+        ],
+        id="selector-misses-statefulset",
+    ),
+    pytest.param(
+        snapshot(
+            service(),
+            [eps(pod_endpoint(0, "10.0.0.1"), endpoint("10.0.0.2", pod="web-1", hostname=""))],
+            [statefulset(replicas=2)],
         ),
-        pytest.param(
-            snapshot(service(annotation=True, publish=True), [eps(pod_endpoint(0, "10.0.0.1"))]),
-            [("TolerateUnreadyAnnotationRedundant", "Service/nginx")],
-            id="annotation-redundant",
-        ),
-        pytest.param(
-            snapshot(statefulsets=[WEB], missing_service=True),
-            [("ServiceNotFound", "StatefulSet/web")],
-            id="service-not-found",
-        ),
-        pytest.param(
-            snapshot(service(cluster_ip="10.96.0.5"), [eps(pod_endpoint(0, "10.0.0.1"))], [WEB]),
-            [("ServiceNotHeadless", "Service/nginx")],
-            id="service-not-headless",
-        ),
-        pytest.param(
-            snapshot(
-                service(selector={}), [eps(pod_endpoint(0, "10.0.0.1"), managed_by="me")], [WEB]
-            ),
-            [("SelectorlessGoverningService", "Service/nginx")],
-            id="selectorless-governing",
-        ),
-        pytest.param(
-            snapshot(service(), [eps()]),
-            [("SelectorMatchesNoEndpoints", "Service/nginx")],
-            id="selector-matches-nothing",
-        ),
-        pytest.param(
-            snapshot(service(selector={"app": "nginx"}), [], [statefulset(labels={"app": "web"})]),
+        [("SubdomainMismatch", "StatefulSet/web")],
+        id="subdomain-mismatch-governed",
+    ),
+    pytest.param(
+        snapshot(
+            service(),
             [
-                ("SelectorMissesStatefulSet", "StatefulSet/web"),
-                ("SelectorMatchesNoEndpoints", "Service/nginx"),
+                eps(
+                    pod_endpoint(0, "10.0.0.1"),
+                    endpoint("10.0.0.2", pod="db-0", hostname=""),
+                    endpoint("10.0.0.3", pod="db-1", hostname=""),
+                )
             ],
-            id="selector-misses-statefulset",
+            [statefulset(replicas=1)],
         ),
-        pytest.param(
-            snapshot(
-                service(),
-                [eps(pod_endpoint(0, "10.0.0.1"), endpoint("10.0.0.2", pod="web-1", hostname=""))],
-                [statefulset(replicas=2)],
-            ),
-            [("SubdomainMismatch", "StatefulSet/web")],
-            id="subdomain-mismatch-governed",
+        [("SubdomainMismatch", "Service/nginx")],
+        id="subdomain-mismatch-other-set",
+    ),
+    pytest.param(
+        snapshot(service(ports=[]), [eps(pod_endpoint(0, "10.0.0.1"), ports=[])]),
+        [("NoPorts", "Service/nginx")],
+        id="no-ports",
+    ),
+    pytest.param(
+        snapshot(
+            service(ports=[objects.ServicePort("", 80, 80)]),
+            [eps(pod_endpoint(0, "10.0.0.1"), ports=[objects.EndpointPort("", 80)])],
         ),
-        pytest.param(
-            snapshot(
-                service(),
-                [
-                    eps(
-                        pod_endpoint(0, "10.0.0.1"),
-                        endpoint("10.0.0.2", pod="db-0", hostname=""),
-                        endpoint("10.0.0.3", pod="db-1", hostname=""),
-                    )
-                ],
-                [statefulset(replicas=1)],
-            ),
-            [("SubdomainMismatch", "Service/nginx")],
-            id="subdomain-mismatch-other-set",
-        ),
-        pytest.param(
-            snapshot(service(ports=[]), [eps(pod_endpoint(0, "10.0.0.1"), ports=[])]),
-            [("NoPorts", "Service/nginx")],
-            id="no-ports",
-        ),
-        pytest.param(
-            snapshot(
-                service(ports=[objects.ServicePort("", 80, 80)]),
-                [eps(pod_endpoint(0, "10.0.0.1"), ports=[objects.EndpointPort("", 80)])],
-            ),
-            [("NoNamedPorts", "Service/nginx")],
-            id="no-named-ports",
-        ),
-        pytest.param(
-            snapshot(
-                service(),
-                [
-                    eps(pod_endpoint(0, "10.0.0.1")),
-                    eps(endpoint("192.0.2.7"), name="manual", managed_by="staff"),
-                    eps(endpoint("192.0.2.8"), name="unlabelled", managed_by=None),
-                ],
-            ),
+        [("NoNamedPorts", "Service/nginx")],
+        id="no-named-ports",
+    ),
+    pytest.param(
+        snapshot(
+            service(),
             [
-                ("ForeignEndpointSlice", "EndpointSlice/manual"),
-                ("ForeignEndpointSlice", "EndpointSlice/unlabelled"),
+                eps(pod_endpoint(0, "10.0.0.1")),
+                eps(endpoint("192.0.2.7"), name="manual", managed_by="staff"),
+                eps(endpoint("192.0.2.8"), name="unlabelled", managed_by=None),
             ],
-            id="foreign-slices",
         ),
-        pytest.param(
-            snapshot(
-                service(),
-                [
-                    eps(
-                        endpoint("10.0.0.1", pod="a", hostname="db"),
-                        endpoint("10.0.0.2", pod="b", hostname="db"),
-                    )
-                ],
-            ),
-            [("DuplicateHostname", "Service/nginx")],
-            id="duplicate-hostname",
+        [
+            ("ForeignEndpointSlice", "EndpointSlice/manual"),
+            ("ForeignEndpointSlice", "EndpointSlice/unlabelled"),
+        ],
+        id="foreign-slices",
+    ),
+    pytest.param(
+        snapshot(
+            service(),
+            [
+                eps(
+                    endpoint("10.0.0.1", pod="a", hostname="db"),
+                    endpoint("10.0.0.2", pod="b", hostname="db"),
+                )
+            ],
         ),
-        pytest.param(
-            snapshot(
-                service(publish=True),
-                [
-                    eps(
-                        pod_endpoint(0, "10.0.0.1"),
-                        pod_endpoint(1, "10.0.0.2", ready=True, serving=False),
-                    )
-                ],
-            ),
-            [("PublishNotReadyServesUnready", "Service/nginx")],
-            id="publish-not-ready-serves-unready",
+        [("DuplicateHostname", "Service/nginx")],
+        id="duplicate-hostname",
+    ),
+    pytest.param(
+        snapshot(
+            service(publish=True),
+            [
+                eps(
+                    pod_endpoint(0, "10.0.0.1"),
+                    pod_endpoint(1, "10.0.0.2", ready=True, serving=False),
+                )
+            ],
         ),
-    ],
-)
+        [("PublishNotReadyServesUnready", "Service/nginx")],
+        id="publish-not-ready-serves-unready",
+    ),
+]
+
+
+def test_every_declared_code_has_a_case() -> None:
+    triggered = {code for case in FINDING_CASES for code, _ in case.values[1]}
+    assert triggered == set(lint.RULES)
+
+
+@pytest.mark.parametrize(("snap", "want"), FINDING_CASES)
 def test_findings(snap: objects.Snapshot, want: list[tuple[str, str]]) -> None:
     findings = lint.lint(snap)
     assert codes(findings) == want
@@ -250,127 +265,3 @@ def test_findings_are_sorted_by_severity() -> None:
     severities = [f.severity for f in lint.lint(snap)]
     assert severities == sorted(severities, key=list(lint.Severity).index)
     assert len(severities) == 4
-
-
-# -- pod names ---------------------------------------------------------------------------------
-
-
-def problems(snap: objects.Snapshot) -> list[tuple[str, str]]:
-    return [(p.pod, p.code) for p in lint.pod_name_problems(snap)]
-
-
-@pytest.mark.parametrize(
-    ("snap", "want"),
-    [
-        pytest.param(
-            snapshot(statefulsets=[statefulset(replicas=2)], missing_service=True),
-            [("web-0", "ServiceNotFound"), ("web-1", "ServiceNotFound")],
-            id="service-missing",
-        ),
-        pytest.param(
-            builders.web_snapshot((True,), options=corefile.CorefileOptions(noendpoints=True)),
-            [("web-0", "NotServed")],
-            id="not-served",
-        ),
-        pytest.param(
-            snapshot(service(), [eps(pod_endpoint(0, "10.0.0.1"))], [statefulset(replicas=3)]),
-            [("web-1", "NoEndpoint"), ("web-2", "NoEndpoint")],
-            id="pods-missing",
-        ),
-        pytest.param(
-            snapshot(service(selector={}), [], [statefulset(replicas=1)]),
-            [("web-0", "NoEndpoint")],
-            id="selectorless-no-slice",
-        ),
-        pytest.param(
-            snapshot(service(selector={"app": "x"}), [], [statefulset(replicas=1)]),
-            [("web-0", "SelectorMissesPod")],
-            id="selector-misses",
-        ),
-        pytest.param(
-            snapshot(
-                service(selector={objects.POD_NAME_LABEL: "web-0"}),
-                [eps(pod_endpoint(0, "10.0.0.1"))],
-                [statefulset(replicas=2)],
-            ),
-            [("web-1", "SelectorMissesPod")],
-            id="per-pod-selector",
-        ),
-        pytest.param(
-            snapshot(
-                service(),
-                [eps(endpoint("10.0.0.1", pod="web-0", hostname=""))],
-                [statefulset(replicas=1)],
-            ),
-            [("web-0", "NoHostname")],
-            id="no-hostname",
-        ),
-        pytest.param(builders.web_snapshot((True, False)), [("web-1", "NotReady")], id="not-ready"),
-        pytest.param(
-            snapshot(
-                service(),
-                [eps(pod_endpoint(0, "10.0.0.1", ready=False, serving=True, terminating=True))],
-                [statefulset(replicas=1)],
-            ),
-            [("web-0", "Terminating")],
-            id="terminating",
-        ),
-        pytest.param(
-            snapshot(
-                service(publish=True),
-                [eps(pod_endpoint(0, "10.0.0.1", ready=True, serving=False, terminating=True))],
-                [statefulset(replicas=1)],
-            ),
-            [],
-            id="publish-not-ready-keeps-it",
-        ),
-        pytest.param(
-            snapshot(
-                service(),
-                [eps(endpoint("10.0.0.1", pod="web-0", hostname=""))],
-                [statefulset(replicas=1)],
-                options=corefile.CorefileOptions(endpoint_pod_names=True),
-            ),
-            [],
-            id="endpoint-pod-names-resolve-without-hostname",
-        ),
-        pytest.param(
-            snapshot(
-                service(cluster_ip="10.96.0.5"),
-                [eps(pod_endpoint(0, "10.0.0.1"))],
-                [statefulset(replicas=1)],
-            ),
-            [],
-            id="clusterip-service-still-resolves-in-coredns",
-        ),
-        pytest.param(
-            snapshot(
-                service(),
-                [eps(pod_endpoint(3, "10.0.0.1"), pod_endpoint(4, "10.0.0.2", ready=False))],
-                [statefulset(replicas=2, start=3)],
-            ),
-            [("web-4", "NotReady")],
-            id="ordinals-start",
-        ),
-    ],
-)
-def test_pod_name_problems(snap: objects.Snapshot, want: list[tuple[str, str]]) -> None:
-    found = lint.pod_name_problems(snap)
-    assert [(p.pod, p.code) for p in found] == want
-    for p in found:
-        assert p.code in lint.POD_NAME_PROBLEMS
-        assert p.message.startswith(f"{p.pod}.nginx.default.svc.cluster.local does not resolve: ")
-
-
-def test_not_ready_message_points_at_publish_not_ready_and_the_annotation() -> None:
-    snap = builders.web_snapshot((False,))
-    snap = snapshot(service(annotation=True), snap.slices, snap.statefulsets)
-    (problem,) = lint.pod_name_problems(snap)
-    assert "spec.publishNotReadyAddresses: true" in problem.message
-    assert "no effect since Kubernetes 1.24" in problem.message
-
-
-def test_pod_name_problems_sorted_by_set_and_ordinal() -> None:
-    snap = snapshot(service(), [], [statefulset("web", replicas=11), statefulset("db", replicas=2)])
-    found = lint.pod_name_problems(snap)
-    assert [p.pod for p in found] == ["db-0", "db-1"] + [f"web-{i}" for i in range(11)]

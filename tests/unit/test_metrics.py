@@ -12,7 +12,7 @@ from builders import T0
 from hypothesis import strategies as st
 
 from headless_auditor import __version__
-from headless_auditor.core import audit, expected, lint, records, verdict
+from headless_auditor.core import audit, expected, lint, podnames, records, verdict
 from headless_auditor.sinks import conditions, metrics
 
 P = metrics.PREFIX
@@ -308,7 +308,7 @@ def audits(draw: st.DrawFn) -> tuple[audit.Audit, list[str]]:
         headless=True,
         verdict=v,
         findings=lint.lint(snapshot),
-        pod_problems=lint.pod_name_problems(snapshot),
+        pod_problems=podnames.pod_name_problems(snapshot),
         audited_at=T0,
     )
     addresses = ips + [r for a in observed.values() for ans in a.values() for r in ans.records]

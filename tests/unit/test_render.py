@@ -14,7 +14,7 @@ from builders import T0, answer, q
 from hypothesis import strategies as st
 
 from headless_auditor.check import render
-from headless_auditor.core import audit, lint, records, verdict
+from headless_auditor.core import audit, lint, podnames, records, verdict
 
 R1 = records.DNSServer("10.244.0.2", 53)
 R2 = records.DNSServer("fd00::3", 5353)
@@ -41,15 +41,15 @@ def finding(code: str, subject: str = "Service/nginx") -> lint.Finding:
     return lint.Finding(code, lint.SEVERITIES[code], f"what to do about {code}", subject)
 
 
-def problem(ordinal: int, code: str) -> lint.PodNameProblem:
+def problem(ordinal: int, code: str) -> podnames.PodNameProblem:
     pod = f"web-{ordinal}"
-    return lint.PodNameProblem("web", ordinal, pod, code, f"{pod} has {code}")
+    return podnames.PodNameProblem("web", ordinal, pod, code, f"{pod} has {code}")
 
 
 def make_audit(
     state: State | verdict.Verdict | None = State.CONSISTENT,
     *findings: lint.Finding,
-    problems: Sequence[lint.PodNameProblem] = (),
+    problems: Sequence[podnames.PodNameProblem] = (),
     name: str = "nginx",
     namespace: str = "default",
     exists: bool = True,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from builders import T0, answer, q
 
-from headless_auditor.core import audit, lint, records, verdict
+from headless_auditor.core import audit, lint, podnames, records, verdict
 from headless_auditor.kube import client, resources
 from headless_auditor.sinks import conditions, report
 
@@ -53,7 +53,7 @@ def make_audit(v: verdict.Verdict | None, **changes: Any) -> audit.Audit:
         headless=v is not None,
         verdict=v,
         findings=(finding("NoPorts"), finding("NoNamedPorts")),
-        pod_problems=(lint.PodNameProblem("web", 2, "web-2", "NotReady", "not ready"),),
+        pod_problems=(podnames.PodNameProblem("web", 2, "web-2", "NotReady", "not ready"),),
         audited_at=T0,
     )
     return dataclasses.replace(result, **changes)

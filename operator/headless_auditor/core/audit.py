@@ -12,7 +12,7 @@ import dataclasses
 import datetime
 from collections.abc import Callable
 
-from headless_auditor.core import corefile, lint, records, verdict
+from headless_auditor.core import corefile, lint, podnames, records, verdict
 
 Clock = Callable[[], datetime.datetime]
 
@@ -59,7 +59,7 @@ class Audit:
     verdict: verdict.Verdict | None
     """None when DNS was not asked: the Service is missing or not headless (see findings)."""
     findings: tuple[lint.Finding, ...]
-    pod_problems: tuple[lint.PodNameProblem, ...]
+    pod_problems: tuple[podnames.PodNameProblem, ...]
     audited_at: datetime.datetime
 
     @property

@@ -6,30 +6,28 @@ built under it), the ``kubernetes`` plugin options that change answers (``endpoi
 plugin after a change -- that, plus propagation slack, is the grace window before a mismatch is
 real (:func:`grace_seconds`).
 
-The tokenizer follows CoreDNS's Caddyfile lexer (``coredns/caddy``): tokens are separated by
-whitespace, ``"..."`` quotes a token, ``#`` starts a comment anywhere outside quotes, ``{`` and
-``}`` open and close blocks, and a directive's arguments are the tokens on its line. In
-particular ``;`` is **not** a separator: ``cache 30 { disable success cluster.local; disable
-denial cluster.local }`` on one line is read by CoreDNS as a single ``disable success`` with the
-zones ``cluster.local;``, ``disable``, ``denial``, ``cluster.local`` and ``}`` -- success caching
-is disabled for the cluster zone but denial caching is not. We parse it the same way (CoreDNS
-decides what clients get) and say so in :attr:`CorefileOptions.warnings`.
+The text is read as CoreDNS reads it (:mod:`caddyfile`). In particular ``;`` does not separate
+the options of a plugin block, so ``{ disable success a; disable denial b }`` on one line is one
+``disable success`` option; we interpret it the same way (CoreDNS decides what clients get) and
+say so in :attr:`CorefileOptions.warnings`.
 
 Cache arithmetic (``plugin/cache``): an answer is kept for ``min(max(ttl, MINTTL), TTL)``, where
 ``ttl`` is the smallest TTL in the message, ``MINTTL`` defaults to 5 s and ``TTL`` (the cache's
 maximum) to 3600 s positive / 1800 s negative. The kubernetes plugin gives records the ``ttl``
 option (default 5) and negative answers an SOA whose TTL is ``min(ttl, 300)``.
 
-Not modelled: ``import`` and snippets' contents, ``{$ENV}`` substitution, the ``labels`` and
-``namespace_labels`` filters, reverse-zone CIDR keys, and ``serve_stale`` beyond a flag (an
-expired entry may be served once more before it is refreshed).
+Not modelled: the ``labels`` and ``namespace_labels`` filters, reverse-zone CIDR keys, and
+``serve_stale`` beyond a flag (an expired entry may be served once more before it is refreshed);
+nor what :mod:`caddyfile` leaves out (``import``, snippets, ``{$ENV}``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
+
+from headless_auditor.core import caddyfile
 
 DEFAULT_TTL = 5
 """The kubernetes plugin's record TTL when the Corefile has no ``ttl`` option."""
@@ -120,156 +118,6 @@ class CorefileOptions:
         return not self.namespaces or namespace in self.namespaces
 
 
-# -- tokens and blocks -------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class _Token:
-    text: str
-    line: int
-    quoted: bool = False
-
-    @property
-    def is_open(self) -> bool:
-        return self.text == "{" and not self.quoted
-
-    @property
-    def is_close(self) -> bool:
-        return self.text == "}" and not self.quoted
-
-
-@dataclasses.dataclass(frozen=True)
-class _Directive:
-    """One plugin line of a server block and the tokens of its ``{ }`` block, if any."""
-
-    name: str
-    line: int
-    args: tuple[str, ...]
-    block: tuple[tuple[str, ...], ...]
-    """Sub-directives: each is the name followed by the tokens on its line."""
-
-
-@dataclasses.dataclass(frozen=True)
-class _ServerBlock:
-    keys: tuple[str, ...]
-    directives: tuple[_Directive, ...]
-
-
-def _tokens(text: str) -> Iterator[_Token]:
-    """Split a Corefile into tokens the way the Caddyfile lexer does."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        yield from _line_tokens(line, number)
-
-
-def _line_tokens(line: str, number: int) -> Iterator[_Token]:
-    word: list[str] = []
-    quoted = False
-    for char in line:
-        if quoted:
-            if char == '"':
-                yield _Token("".join(word), number, quoted=True)
-                word, quoted = [], False
-            else:
-                word.append(char)
-        elif char.isspace() or char == "#":
-            if word:
-                yield _Token("".join(word), number)
-                word = []
-            if char == "#":
-                return
-        elif char == '"' and not word:
-            quoted = True
-        else:
-            word.append(char)
-    if word or quoted:
-        yield _Token("".join(word), number, quoted=quoted)
-
-
-def _server_blocks(tokens: Sequence[_Token]) -> Iterator[_ServerBlock]:
-    """Group tokens into server blocks: keys on one line, then ``{ directives }``."""
-    i = 0
-    while i < len(tokens):
-        keys, i = _block_keys(tokens, i)
-        if i < len(tokens) and tokens[i].is_open:
-            directives, i = _directives(tokens, i + 1, line_of_open=tokens[i].line)
-        else:  # a single server block may omit its braces
-            directives, i = _directives(tokens, i, line_of_open=None)
-        if not keys[0].startswith("("):  # "(name) { }" defines a snippet, not a server
-            yield _ServerBlock(keys, directives)
-
-
-def _block_keys(tokens: Sequence[_Token], i: int) -> tuple[tuple[str, ...], int]:
-    """A server block's addresses: the tokens up to ``{``, continued past a line by a comma."""
-    keys: list[str] = []
-    line, continued = tokens[i].line, True
-    while i < len(tokens) and not tokens[i].is_open and (tokens[i].line == line or continued):
-        continued = tokens[i].text.endswith(",")
-        keys.extend(k for k in tokens[i].text.split(",") if k)
-        line = tokens[i].line
-        i += 1
-    if not keys:
-        raise CorefileError(f"line {line}: a server block needs an address before '{{'")
-    return tuple(keys), i
-
-
-def _directives(
-    tokens: Sequence[_Token], i: int, line_of_open: int | None
-) -> tuple[tuple[_Directive, ...], int]:
-    found: list[_Directive] = []
-    while i < len(tokens):
-        if tokens[i].is_close:
-            return tuple(found), i + 1
-        if tokens[i].is_open:
-            raise CorefileError(
-                f"line {tokens[i].line}: '{{' must follow its directive on one line"
-            )
-        directive, i = _directive(tokens, i)
-        found.append(directive)
-    if line_of_open is not None:
-        raise CorefileError(f"line {line_of_open}: server block is never closed with '}}'")
-    return tuple(found), i
-
-
-def _directive(tokens: Sequence[_Token], i: int) -> tuple[_Directive, int]:
-    """One directive: the tokens on its line, and a ``{ }`` block opened on that line."""
-    head = tokens[i]
-    args: list[str] = []
-    i += 1
-    while i < len(tokens) and tokens[i].line == head.line and not tokens[i].is_open:
-        if tokens[i].is_close:
-            raise CorefileError(f"line {head.line}: unexpected '}}' after {head.text!r}")
-        args.append(tokens[i].text)
-        i += 1
-    block: tuple[tuple[str, ...], ...] = ()
-    if i < len(tokens) and tokens[i].is_open and tokens[i].line == head.line:
-        end = _matching_close(tokens, i + 1, head)
-        block, i = _block_lines(tokens[i + 1 : end]), end + 1
-    return _Directive(head.text, head.line, tuple(args), block), i
-
-
-def _matching_close(tokens: Sequence[_Token], i: int, head: _Token) -> int:
-    depth = 0
-    for j in range(i, len(tokens)):
-        if tokens[j].is_open:
-            depth += 1
-        elif tokens[j].is_close:
-            if depth == 0:
-                return j
-            depth -= 1
-    raise CorefileError(f"line {head.line}: the {head.text!r} block is never closed with '}}'")
-
-
-def _block_lines(tokens: Sequence[_Token]) -> tuple[tuple[str, ...], ...]:
-    """A plugin block's options: each is every token on one line, as CoreDNS reads them.
-
-    So ``{ disable success a; disable denial b }`` is one option: ``disable`` with six words.
-    """
-    lines: dict[int, list[str]] = {}
-    for token in tokens:
-        lines.setdefault(token.line, []).append(token.text)
-    return tuple(tuple(words) for words in lines.values())
-
-
 # -- interpretation ----------------------------------------------------------------------------
 
 
@@ -279,7 +127,10 @@ def parse_corefile(text: str) -> CorefileOptions:
     Raises :class:`NoKubernetesPluginError` when no server block uses the kubernetes plugin, and
     :class:`CorefileError` for a Corefile CoreDNS itself would reject in the parts we read.
     """
-    blocks = [b for b in _server_blocks(list(_tokens(text))) if _find(b, "kubernetes")]
+    try:
+        blocks = [b for b in caddyfile.server_blocks(text) if _find(b, "kubernetes")]
+    except caddyfile.CaddyfileError as error:
+        raise CorefileError(str(error)) from error
     if not blocks:
         raise NoKubernetesPluginError(
             "the Corefile has no 'kubernetes' plugin: CoreDNS does not serve the cluster zone "
@@ -298,11 +149,11 @@ def parse_corefile(text: str) -> CorefileOptions:
     return dataclasses.replace(options, cache=cache, warnings=tuple(warnings))
 
 
-def _find(block: _ServerBlock, name: str) -> _Directive | None:
+def _find(block: caddyfile.ServerBlock, name: str) -> caddyfile.Directive | None:
     return next((d for d in block.directives if d.name == name), None)
 
 
-def _kubernetes_options(block: _ServerBlock) -> CorefileOptions:
+def _kubernetes_options(block: caddyfile.ServerBlock) -> CorefileOptions:
     directive = _find(block, "kubernetes")
     assert directive is not None
     options = CorefileOptions(zones=_zones(directive.args or block.keys))
@@ -336,7 +187,7 @@ def _kubernetes_warnings(options: CorefileOptions) -> tuple[str, ...]:
     return ()
 
 
-def _cache_options(directive: _Directive, keys: Sequence[str]) -> CacheOptions:
+def _cache_options(directive: caddyfile.Directive, keys: Sequence[str]) -> CacheOptions:
     args = list(directive.args)
     cache = CacheOptions()
     if args and args[0].lstrip("-").isdigit():
@@ -389,7 +240,7 @@ def _int_arg(
     return value
 
 
-def _semicolon_warnings(block: _ServerBlock) -> list[str]:
+def _semicolon_warnings(block: caddyfile.ServerBlock) -> list[str]:
     return [
         f"line {d.line}: {d.name!r} has ';' in {' '.join(words)!r}, but ';' does not separate "
         "options in a Corefile: CoreDNS reads the rest of the line as arguments of "

@@ -16,13 +16,11 @@ the endpoints, so a sweep of thousands of Services stays cheap:
   <name(e)>.S.ns.svc.Z.`` with weight ``max(1, floor(100/pairs))``.
 
 An endpoint's name is its hostname, else its ``targetRef`` name with ``endpoint_pod_names``, else
-its dashed IP (:func:`endpoint_label`). Read from CoreDNS's ``plugin/kubernetes`` and
-``plugin/backend_lookup.go``, where they are more precise than dns-rules.md:
-
-- ``endpoint_pod_names`` takes the ``targetRef`` name whatever its kind, if shorter than 64.
-- SRV weights count every (address, port) pair before duplicates are dropped, including the
-  port-less placeholder of a slice without ports; records repeating a (target, port) collapse,
-  so a dual-stack pod with one port gives one record of weight 50.
+its dashed IP (:func:`names.endpoint_label`, which says how CoreDNS builds it). Read from CoreDNS's
+``plugin/backend_lookup.go``, where it is more precise than dns-rules.md: SRV weights count every
+(address, port) pair before duplicates are dropped, including the port-less placeholder of a
+slice without ports; records repeating a (target, port) collapse, so a dual-stack pod with one
+port gives one record of weight 50.
 
 When the Service does not exist, or the Corefile hides its namespace (``namespaces``) or all
 endpoints (``noendpoints``), the same questions are expected to answer NXDOMAIN.
@@ -39,12 +37,10 @@ import dataclasses
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-from headless_auditor.core import objects, records
+from headless_auditor.core import names, objects, records
 
 _NO_PORT = objects.EndpointPort(name="", port=None, protocol="")
 """CoreDNS's placeholder for a slice without ports: counted in SRV weights, never answered."""
-_POD_NAME_LIMIT = 64
-"""``endpoint_pod_names`` ignores target names at least this long (not a valid DNS label)."""
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 _AnswerMap = dict[records.Question, records.Answer]
@@ -60,37 +56,6 @@ class _Address:
     ready: bool
     ports: tuple[objects.EndpointPort, ...]
     """The ports of the address's slice (the placeholder when it has none)."""
-
-
-def dashed_ip(address: str) -> str:
-    """The label CoreDNS derives from an address: ``10-244-1-5``, ``fd00--5``, ``fd00--0``.
-
-    IPv4 dots become dashes; IPv6 colons become dashes, and a trailing dash gets a ``0`` (CoreDNS
-    1.12.3 and later) so that the label does not end with a hyphen.
-    """
-    if "." in address:
-        return address.replace(".", "-")
-    dashed = address.replace(":", "-")
-    return dashed + "0" if dashed.endswith("-") else dashed
-
-
-def endpoint_label(endpoint: objects.Endpoint, address: str, *, endpoint_pod_names: bool) -> str:
-    """``name(e)`` for one address of an endpoint, lower-case (names match case-insensitively)."""
-    ref = endpoint.target_ref
-    if endpoint.hostname:
-        label = endpoint.hostname
-    elif endpoint_pod_names and ref is not None and 0 < len(ref.name) < _POD_NAME_LIMIT:
-        label = ref.name
-    else:
-        label = dashed_ip(address)
-    return label.lower()
-
-
-def service_domain(namespace: str, name: str, zone: str) -> str:
-    """``name.namespace.svc.zone.``, lower-case and fully qualified."""
-    zone = zone.lower().strip(".")
-    suffix = f"{zone}." if zone else ""
-    return f"{name}.{namespace}.svc.{suffix}".lower()
 
 
 def srv_weight(pairs: int) -> int:
@@ -113,7 +78,7 @@ def expected_answers(
     service = snapshot.service
     if service is not None and not service.headless:
         raise ValueError(f"Service {service.namespace}/{service.name} is not headless")
-    domain = service_domain(snapshot.namespace, snapshot.name, zone)
+    domain = names.service_domain(snapshot.namespace, snapshot.name, zone)
     addresses = _addresses(snapshot)
     served = [a for a in addresses if a.ready] if _serves_endpoints(snapshot) else []
     answers = _service_answers(domain, served)
@@ -146,7 +111,7 @@ def _addresses(snapshot: objects.Snapshot) -> list[_Address]:
             for address in endpoint.addresses:
                 ip = _parse_ip(address)
                 if ip is not None:
-                    label = endpoint_label(endpoint, address, endpoint_pod_names=pod_names)
+                    label = names.endpoint_label(endpoint, address, endpoint_pod_names=pod_names)
                     found.append(_Address(ip, label, endpoint.is_ready, ports))
     return found
 

@@ -5,18 +5,13 @@
 ``EndpointSlice/nginx-abcde``) and a message that says what to change. Errors break the names
 users almost certainly rely on; warnings are probably unintended; infos are worth knowing but
 by design (a reasonable policy: errors and warnings make the condition False, infos do not).
+Why a pod's own name does not resolve (``PodNamesResolvable``) is :mod:`podnames`.
 
-:func:`pod_name_problems` backs ``PodNamesResolvable``: for each pod a governing StatefulSet should
-have, why ``<pod>.S.ns.svc.Z`` does not resolve (:data:`POD_NAME_PROBLEMS`). This is about what the
-user meant, not CoreDNS correctness: an unready pod is rightly absent from DNS, and still a
-problem for whoever expects to find it.
-
-Limits: the snapshot holds no pods, so "no endpoint" cannot tell a missing pod from one without
-an IP or one that has finished. ``SubdomainMismatch`` is certain for pods of a governing
-StatefulSet; for other pods it is a guess from the name (``<set>-<ordinal>``, no hostname),
-since StatefulSets governed by other Services are not in the snapshot. A non-headless Service
-named by a StatefulSet is a finding but not a pod-name problem: CoreDNS (unlike the DNS
-specification) answers per-pod names of ClusterIP Services too.
+Limits: ``SubdomainMismatch`` is certain for pods of a governing StatefulSet; for other pods it
+is a guess from the name (``<set>-<ordinal>``, no hostname), since StatefulSets governed by other
+Services are not in the snapshot. A non-headless Service named by a StatefulSet is a finding but
+not a pod-name problem: CoreDNS (unlike the DNS specification) answers per-pod names of
+ClusterIP Services too.
 """
 
 from __future__ import annotations
@@ -28,7 +23,8 @@ import re
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
-from headless_auditor.core import expected, objects
+from headless_auditor.core import objects
+from headless_auditor.core.facts import Facts, describe, distinct
 
 
 class Severity(enum.StrEnum):
@@ -39,64 +35,88 @@ class Severity(enum.StrEnum):
     INFO = "info"
 
 
-CODES: Mapping[str, str] = types.MappingProxyType(
-    {
-        "ServiceNotFound": "a StatefulSet's serviceName names a Service that does not exist",
-        "ServiceNotHeadless": "a StatefulSet's serviceName names a Service that is not headless",
-        "SelectorlessGoverningService": "a Service without selector governs a StatefulSet",
-        "SelectorMissesStatefulSet": "the Service selector matches none of a StatefulSet's pods",
-        "SelectorMatchesNoEndpoints": "the Service selector matches no pod with an IP",
-        "TolerateUnreadyAnnotationIneffective": "the deprecated tolerate-unready annotation "
-        "is set without publishNotReadyAddresses; it has had no effect since Kubernetes 1.24",
-        "TolerateUnreadyAnnotationRedundant": "the deprecated tolerate-unready annotation "
-        "duplicates publishNotReadyAddresses",
-        "NoPorts": "the Service has no ports, hence no SRV records",
-        "NoNamedPorts": "no port is named, so no _port._proto SRV name exists",
-        "ForeignEndpointSlice": "a slice not written by the EndpointSlice controller is "
-        "labelled with a selector Service's name; CoreDNS serves it too",
-        "DuplicateHostname": "several endpoints share one hostname: one name, many addresses",
-        "SubdomainMismatch": "StatefulSet-like pods are endpoints without hostname: their "
-        "subdomain is not the Service name",
-        "PublishNotReadyServesUnready": "publishNotReadyAddresses puts unready or terminating "
-        "endpoints in DNS",
-    }
-)
-"""Every finding code, with its one-line meaning. Codes are stable: alerts and docs use them."""
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """One finding code, declared once: its severity (fixed per code) and its one-line meaning."""
 
+    code: str
+    severity: Severity
+    meaning: str
+    """What is wrong, in one line (docs and alerts quote it)."""
+
+
+def _declare(*rules: Rule) -> Mapping[str, Rule]:
+    table = {rule.code: rule for rule in rules}
+    if len(table) != len(rules):
+        raise ValueError("a finding code is declared more than once")
+    return types.MappingProxyType(table)
+
+
+_ERROR, _WARNING, _INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
+
+RULES: Mapping[str, Rule] = _declare(
+    Rule(
+        "ServiceNotFound", _ERROR, "a StatefulSet's serviceName names a Service that does not exist"
+    ),
+    Rule(
+        "ServiceNotHeadless",
+        _WARNING,
+        "a StatefulSet's serviceName names a Service that is not headless",
+    ),
+    Rule(
+        "SelectorlessGoverningService", _WARNING, "a Service without selector governs a StatefulSet"
+    ),
+    Rule(
+        "SelectorMissesStatefulSet",
+        _ERROR,
+        "the Service selector matches none of a StatefulSet's pods",
+    ),
+    Rule("SelectorMatchesNoEndpoints", _WARNING, "the Service selector matches no pod with an IP"),
+    Rule(
+        "TolerateUnreadyAnnotationIneffective",
+        _WARNING,
+        "the deprecated tolerate-unready annotation is set without publishNotReadyAddresses; "
+        "it has had no effect since Kubernetes 1.24",
+    ),
+    Rule(
+        "TolerateUnreadyAnnotationRedundant",
+        _INFO,
+        "the deprecated tolerate-unready annotation duplicates publishNotReadyAddresses",
+    ),
+    Rule("NoPorts", _WARNING, "the Service has no ports, hence no SRV records"),
+    Rule("NoNamedPorts", _INFO, "no port is named, so no _port._proto SRV name exists"),
+    Rule(
+        "ForeignEndpointSlice",
+        _WARNING,
+        "a slice not written by the EndpointSlice controller is labelled with a selector "
+        "Service's name; CoreDNS serves it too",
+    ),
+    Rule(
+        "DuplicateHostname",
+        _WARNING,
+        "several endpoints share one hostname: one name, many addresses",
+    ),
+    Rule(
+        "SubdomainMismatch",
+        _WARNING,
+        "StatefulSet-like pods are endpoints without hostname: their subdomain is not the "
+        "Service name",
+    ),
+    Rule(
+        "PublishNotReadyServesUnready",
+        _INFO,
+        "publishNotReadyAddresses puts unready or terminating endpoints in DNS",
+    ),
+)
+"""Every finding code, the one place it is declared. Codes are stable: alerts and docs use them."""
+
+CODES: Mapping[str, str] = types.MappingProxyType({c: r.meaning for c, r in RULES.items()})
+"""Every finding code, with its one-line meaning (read from :data:`RULES`)."""
 SEVERITIES: Mapping[str, Severity] = types.MappingProxyType(
-    {
-        "ServiceNotFound": Severity.ERROR,
-        "ServiceNotHeadless": Severity.WARNING,
-        "SelectorlessGoverningService": Severity.WARNING,
-        "SelectorMissesStatefulSet": Severity.ERROR,
-        "SelectorMatchesNoEndpoints": Severity.WARNING,
-        "TolerateUnreadyAnnotationIneffective": Severity.WARNING,
-        "TolerateUnreadyAnnotationRedundant": Severity.INFO,
-        "NoPorts": Severity.WARNING,
-        "NoNamedPorts": Severity.INFO,
-        "ForeignEndpointSlice": Severity.WARNING,
-        "DuplicateHostname": Severity.WARNING,
-        "SubdomainMismatch": Severity.WARNING,
-        "PublishNotReadyServesUnready": Severity.INFO,
-    }
+    {c: r.severity for c, r in RULES.items()}
 )
-"""The severity of each code (fixed per code, so a code means one thing everywhere)."""
+"""The severity of each code (read from :data:`RULES`)."""
 
-POD_NAME_PROBLEMS: Mapping[str, str] = types.MappingProxyType(
-    {
-        "ServiceNotFound": "the governing Service does not exist",
-        "NotServed": "the Corefile does not serve endpoints of this namespace",
-        "SelectorMissesPod": "the Service selector does not match the pod's labels",
-        "NoEndpoint": "no endpoint for the pod: it is missing, has no IP yet, or has finished",
-        "NoHostname": "the pod's endpoint has no hostname: its subdomain is not the Service",
-        "NotReady": "the pod is not ready and the Service does not publish unready pods",
-        "Terminating": "the pod is terminating and no longer published",
-    }
-)
-"""Every pod-name problem code, with its one-line meaning."""
-
-_MAX_LISTED = 5
-"""Longest list of pod names spelled out in one message."""
 _STATEFUL_POD = re.compile(r"^(?P<set>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-(0|[1-9][0-9]*)$")
 
 
@@ -111,84 +131,10 @@ class Finding:
     """``Kind/name`` of the object to change (in the Service's namespace)."""
 
 
-@dataclasses.dataclass(frozen=True, order=True)
-class PodNameProblem:
-    """Why one pod of a governing StatefulSet does not resolve by its stable name."""
-
-    statefulset: str
-    ordinal: int
-    pod: str
-    code: str
-    message: str
-
-
-# -- shared facts ------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class _Facts:
-    """What every check needs, computed once per snapshot."""
-
-    snapshot: objects.Snapshot
-    endpoints: tuple[objects.Endpoint, ...]
-    by_label: Mapping[str, tuple[objects.Endpoint, ...]]
-    """Endpoints by ``name(e)``: the name CoreDNS answers them under."""
-    by_pod: Mapping[str, tuple[objects.Endpoint, ...]]
-    """Endpoints by the name of the pod their ``targetRef`` points at."""
-
-    @property
-    def service(self) -> objects.Service | None:
-        return self.snapshot.service
-
-    def fqdn(self, label: str = "") -> str:
-        """``label.S.ns.svc.Z`` without trailing dot, for messages."""
-        zone = self.snapshot.corefile_options.cluster_zone
-        domain = expected.service_domain(self.snapshot.namespace, self.snapshot.name, zone)
-        return f"{label}.{domain}".strip(".") if label else domain.rstrip(".")
-
-
-def _facts(snapshot: objects.Snapshot) -> _Facts:
-    pod_names = snapshot.corefile_options.endpoint_pod_names
-    endpoints = tuple(e for eps in snapshot.slices for e in eps.endpoints)
-    by_label: dict[str, list[objects.Endpoint]] = collections.defaultdict(list)
-    by_pod: dict[str, list[objects.Endpoint]] = collections.defaultdict(list)
-    for endpoint in endpoints:
-        labels = {
-            expected.endpoint_label(endpoint, a, endpoint_pod_names=pod_names)
-            for a in endpoint.addresses
-        }
-        for label in labels:
-            by_label[label].append(endpoint)
-        if endpoint.pod_name:
-            by_pod[endpoint.pod_name].append(endpoint)
-    return _Facts(
-        snapshot,
-        endpoints,
-        {k: tuple(v) for k, v in by_label.items()},
-        {k: tuple(v) for k, v in by_pod.items()},
-    )
-
-
-def _identity(endpoint: objects.Endpoint) -> tuple[str, ...]:
-    """One pod once, even when a dual-stack pod appears in an IPv4 and an IPv6 slice."""
-    ref = endpoint.target_ref
-    return (ref.kind, ref.name) if ref is not None else endpoint.addresses
-
-
-def _distinct(endpoints: Iterable[objects.Endpoint]) -> list[objects.Endpoint]:
-    unique = {_identity(e): e for e in endpoints}
-    return [unique[k] for k in sorted(unique)]
-
-
-def _describe(endpoints: Sequence[objects.Endpoint]) -> str:
-    """``web-0, web-1, ... (7 in all)``: pod names, else addresses."""
-    names = sorted(e.target_ref.name if e.target_ref else "/".join(e.addresses) for e in endpoints)
-    shown = ", ".join(names[:_MAX_LISTED])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > _MAX_LISTED else "")
-
-
 def _finding(code: str, subject: str, message: str) -> Finding:
-    return Finding(code, SEVERITIES[code], message, subject)
+    """A finding of a code :data:`RULES` declares, with its severity; KeyError for any other."""
+    rule = RULES[code]
+    return Finding(rule.code, rule.severity, message, subject)
 
 
 # -- checks ------------------------------------------------------------------------------------
@@ -196,19 +142,19 @@ def _finding(code: str, subject: str, message: str) -> Finding:
 
 def lint(snapshot: objects.Snapshot) -> tuple[Finding, ...]:
     """Every misconfiguration in the snapshot, most severe first, in a stable order."""
-    facts = _facts(snapshot)
+    facts = Facts.of(snapshot)
     findings = [f for check in _CHECKS for f in check(facts)]
     rank = {s: i for i, s in enumerate(Severity)}
     return tuple(sorted(findings, key=lambda f: (rank[f.severity], f.subject, f.code, f.message)))
 
 
-def _governing(facts: _Facts) -> Iterator[tuple[objects.Service, objects.StatefulSet]]:
+def _governing(facts: Facts) -> Iterator[tuple[objects.Service, objects.StatefulSet]]:
     if facts.service is not None:
         for sts in facts.snapshot.statefulsets:
             yield facts.service, sts
 
 
-def _service_not_found(facts: _Facts) -> Iterator[Finding]:
+def _service_not_found(facts: Facts) -> Iterator[Finding]:
     if facts.service is not None:
         return
     name, ns = facts.snapshot.name, facts.snapshot.namespace
@@ -223,7 +169,7 @@ def _service_not_found(facts: _Facts) -> Iterator[Finding]:
         )
 
 
-def _service_not_headless(facts: _Facts) -> Iterator[Finding]:
+def _service_not_headless(facts: Facts) -> Iterator[Finding]:
     for service, sts in _governing(facts):
         if not service.headless:
             yield _finding(
@@ -238,7 +184,7 @@ def _service_not_headless(facts: _Facts) -> Iterator[Finding]:
             )
 
 
-def _selectorless_governing(facts: _Facts) -> Iterator[Finding]:
+def _selectorless_governing(facts: Facts) -> Iterator[Finding]:
     for service, sts in _governing(facts):
         if service.selector is None:
             yield _finding(
@@ -251,7 +197,7 @@ def _selectorless_governing(facts: _Facts) -> Iterator[Finding]:
             )
 
 
-def _selector_misses_statefulset(facts: _Facts) -> Iterator[Finding]:
+def _selector_misses_statefulset(facts: Facts) -> Iterator[Finding]:
     for service, sts in _governing(facts):
         ordinals = sts.ordinals or range(sts.ordinal_start, sts.ordinal_start + 1)
         selector = service.selector
@@ -270,7 +216,7 @@ def _selector_misses_statefulset(facts: _Facts) -> Iterator[Finding]:
         )
 
 
-def _selector_matches_no_endpoints(facts: _Facts) -> Iterator[Finding]:
+def _selector_matches_no_endpoints(facts: Facts) -> Iterator[Finding]:
     service = facts.service
     if service is None or service.selector is None or facts.endpoints:
         return
@@ -288,7 +234,7 @@ def _selector_matches_no_endpoints(facts: _Facts) -> Iterator[Finding]:
     )
 
 
-def _tolerate_unready(facts: _Facts) -> Iterator[Finding]:
+def _tolerate_unready(facts: Facts) -> Iterator[Finding]:
     service = facts.service
     if service is None or not service.tolerate_unready_annotation:
         return
@@ -302,9 +248,9 @@ def _tolerate_unready(facts: _Facts) -> Iterator[Finding]:
             "removed.",
         )
         return
-    hidden = _distinct(e for e in facts.endpoints if not e.is_ready)
+    hidden = distinct(e for e in facts.endpoints if not e.is_ready)
     now = (
-        f" Right now {len(hidden)} unready endpoint(s) are absent: {_describe(hidden)}."
+        f" Right now {len(hidden)} unready endpoint(s) are absent: {describe(hidden)}."
         if hidden
         else ""
     )
@@ -318,7 +264,7 @@ def _tolerate_unready(facts: _Facts) -> Iterator[Finding]:
     )
 
 
-def _ports(facts: _Facts) -> Iterator[Finding]:
+def _ports(facts: Facts) -> Iterator[Finding]:
     service = facts.service
     if service is None:
         return
@@ -340,7 +286,7 @@ def _ports(facts: _Facts) -> Iterator[Finding]:
         )
 
 
-def _foreign_slices(facts: _Facts) -> Iterator[Finding]:
+def _foreign_slices(facts: Facts) -> Iterator[Finding]:
     service = facts.service
     if service is None or service.selector is None:
         return  # a selector-less Service's slices are always someone else's
@@ -358,24 +304,24 @@ def _foreign_slices(facts: _Facts) -> Iterator[Finding]:
         )
 
 
-def _duplicate_hostnames(facts: _Facts) -> Iterator[Finding]:
+def _duplicate_hostnames(facts: Facts) -> Iterator[Finding]:
     by_hostname: dict[str, list[objects.Endpoint]] = collections.defaultdict(list)
     for endpoint in facts.endpoints:
         if endpoint.hostname:
             by_hostname[endpoint.hostname.lower()].append(endpoint)
     for hostname, endpoints in sorted(by_hostname.items()):
-        sharing = _distinct(endpoints)
+        sharing = distinct(endpoints)
         if len(sharing) > 1:
             yield _finding(
                 "DuplicateHostname",
                 f"Service/{facts.snapshot.name}",
                 f'hostname "{hostname}" is shared by {len(sharing)} endpoints '
-                f"({_describe(sharing)}): {facts.fqdn(hostname)} answers all their addresses and "
+                f"({describe(sharing)}): {facts.fqdn(hostname)} answers all their addresses and "
                 "their SRV records collapse into one. Give each pod its own spec.hostname.",
             )
 
 
-def _subdomain_mismatch(facts: _Facts) -> Iterator[Finding]:
+def _subdomain_mismatch(facts: Facts) -> Iterator[Finding]:
     if facts.snapshot.corefile_options.endpoint_pod_names:
         return  # pods without hostname still resolve by their pod name
     governed = {sts.name: sts for sts in facts.snapshot.statefulsets}
@@ -386,55 +332,55 @@ def _subdomain_mismatch(facts: _Facts) -> Iterator[Finding]:
             groups[match["set"]].append(endpoint)
     for prefix, endpoints in sorted(groups.items()):
         if prefix in governed:
-            yield _governed_mismatch(facts, governed[prefix], _distinct(endpoints))
+            yield _governed_mismatch(facts, governed[prefix], distinct(endpoints))
         else:
-            yield _foreign_mismatch(facts, prefix, _distinct(endpoints))
+            yield _foreign_mismatch(facts, prefix, distinct(endpoints))
 
 
 def _governed_mismatch(
-    facts: _Facts, sts: objects.StatefulSet, endpoints: Sequence[objects.Endpoint]
+    facts: Facts, sts: objects.StatefulSet, endpoints: Sequence[objects.Endpoint]
 ) -> Finding:
     name = facts.snapshot.name
     return _finding(
         "SubdomainMismatch",
         f"StatefulSet/{sts.name}",
         f"StatefulSet/{sts.name} has pods without a hostname among the endpoints of {name} "
-        f'({_describe(endpoints)}): their spec.subdomain is not "{name}" (it is fixed when a pod '
+        f'({describe(endpoints)}): their spec.subdomain is not "{name}" (it is fixed when a pod '
         "is created), so they resolve only by dashed IP, not as "
         f"{facts.fqdn(sts.pod_name(sts.ordinal_start))}. Delete those pods so that the "
         "StatefulSet recreates them with the right subdomain.",
     )
 
 
-def _foreign_mismatch(facts: _Facts, prefix: str, endpoints: Sequence[objects.Endpoint]) -> Finding:
+def _foreign_mismatch(facts: Facts, prefix: str, endpoints: Sequence[objects.Endpoint]) -> Finding:
     name = facts.snapshot.name
     return _finding(
         "SubdomainMismatch",
         f"Service/{name}",
         f"{name} has endpoints without a hostname whose pods look like pods of a StatefulSet "
-        f"{prefix} ({_describe(endpoints)}): if {prefix} is a StatefulSet, its spec.serviceName "
+        f"{prefix} ({describe(endpoints)}): if {prefix} is a StatefulSet, its spec.serviceName "
         f'is not "{name}", so its pods have no names such as {facts.fqdn(prefix + "-0")}. Give it '
         f"serviceName {name} (recreate it) or look its pods up under the Service it names.",
     )
 
 
-def _publish_not_ready(facts: _Facts) -> Iterator[Finding]:
+def _publish_not_ready(facts: Facts) -> Iterator[Finding]:
     service = facts.service
     if service is None or not service.publish_not_ready_addresses:
         return
-    unready = _distinct(e for e in facts.endpoints if e.serving is False or e.terminating)
+    unready = distinct(e for e in facts.endpoints if e.serving is False or e.terminating)
     if unready:
         yield _finding(
             "PublishNotReadyServesUnready",
             f"Service/{service.name}",
             f"Service/{service.name} has publishNotReadyAddresses: true, so {len(unready)} "
-            f"endpoint(s) that are not ready or are terminating are in DNS ({_describe(unready)}): "
+            f"endpoint(s) that are not ready or are terminating are in DNS ({describe(unready)}): "
             "clients can reach pods that do not serve. That is by design (peer discovery); set it "
             "to false if clients should only see ready pods.",
         )
 
 
-_CHECKS: tuple[Callable[[_Facts], Iterable[Finding]], ...] = (
+_CHECKS: tuple[Callable[[Facts], Iterable[Finding]], ...] = (
     _service_not_found,
     _service_not_headless,
     _selectorless_governing,
@@ -447,87 +393,3 @@ _CHECKS: tuple[Callable[[_Facts], Iterable[Finding]], ...] = (
     _subdomain_mismatch,
     _publish_not_ready,
 )
-
-
-# -- pod names ---------------------------------------------------------------------------------
-
-
-def pod_name_problems(snapshot: objects.Snapshot) -> tuple[PodNameProblem, ...]:
-    """For every pod the governing StatefulSets should have, why its stable name won't resolve."""
-    facts = _facts(snapshot)
-    problems = (
-        _pod_problem(facts, sts, ordinal)
-        for sts in snapshot.statefulsets
-        for ordinal in sts.ordinals
-    )
-    return tuple(sorted(p for p in problems if p is not None))
-
-
-def _pod_problem(facts: _Facts, sts: objects.StatefulSet, ordinal: int) -> PodNameProblem | None:
-    pod = sts.pod_name(ordinal)
-    found = _pod_reason(facts, sts, ordinal)
-    if found is None:
-        return None
-    code, why = found
-    return PodNameProblem(
-        sts.name, ordinal, pod, code, f"{facts.fqdn(pod)} does not resolve: {why}"
-    )
-
-
-def _pod_reason(facts: _Facts, sts: objects.StatefulSet, ordinal: int) -> tuple[str, str] | None:
-    pod, service = sts.pod_name(ordinal), facts.service
-    if service is None:
-        return "ServiceNotFound", f"Service {facts.snapshot.name} does not exist."
-    options = facts.snapshot.corefile_options
-    if options.noendpoints or not options.exposes(service.namespace):
-        return "NotServed", (
-            f"the Corefile's kubernetes plugin does not serve endpoints of namespace "
-            f"{service.namespace} (noendpoints or namespaces option)."
-        )
-    named = facts.by_label.get(pod.lower(), ())
-    if any(e.is_ready for e in named):
-        return None
-    if named:
-        return _unready_reason(service, pod, named)
-    if facts.by_pod.get(pod):
-        return "NoHostname", (
-            f"{pod} is an endpoint of {service.name} without a hostname: its spec.subdomain is "
-            f'not "{service.name}" (fixed at creation), so it resolves only by dashed IP. Delete '
-            "the pod so that the StatefulSet recreates it."
-        )
-    return _missing_reason(service, sts, ordinal)
-
-
-def _unready_reason(
-    service: objects.Service, pod: str, endpoints: Sequence[objects.Endpoint]
-) -> tuple[str, str]:
-    if any(e.terminating for e in endpoints):
-        return "Terminating", f"{pod} is terminating, so it is no longer published."
-    hint = (
-        " (the tolerate-unready-endpoints annotation has had no effect since Kubernetes 1.24)"
-        if service.tolerate_unready_annotation
-        else ""
-    )
-    return "NotReady", (
-        f"{pod} is not ready and {service.name} does not publish unready pods. Set "
-        f"spec.publishNotReadyAddresses: true if peers must find it before it is ready{hint}."
-    )
-
-
-def _missing_reason(
-    service: objects.Service, sts: objects.StatefulSet, ordinal: int
-) -> tuple[str, str]:
-    pod = sts.pod_name(ordinal)
-    if service.selector is None:
-        return "NoEndpoint", (
-            f"{service.name} has no selector and none of its EndpointSlices lists {pod}."
-        )
-    if not objects.selector_matches_pod(service.selector, sts, ordinal):
-        return "SelectorMissesPod", (
-            f"the selector of {service.name} ({objects.format_labels(service.selector)}) does not "
-            f"match the labels of {pod}, so it is not an endpoint."
-        )
-    return "NoEndpoint", (
-        f"{pod} is not an endpoint of {service.name}: the pod does not exist yet, has no IP, or "
-        "has finished (Succeeded/Failed)."
-    )

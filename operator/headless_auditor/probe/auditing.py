@@ -7,7 +7,7 @@ handed in, so the operator, the one-shot command and the tests share this code p
 from __future__ import annotations
 
 from headless_auditor import config, probe
-from headless_auditor.core import audit, expected, lint, objects, verdict
+from headless_auditor.core import audit, expected, lint, objects, podnames, verdict
 
 
 def probe_settings(settings: config.Settings) -> probe.ProbeSettings:
@@ -45,6 +45,6 @@ async def audit_service(
         headless=service is not None and service.headless,
         verdict=result,
         findings=lint.lint(snapshot),
-        pod_problems=lint.pod_name_problems(snapshot),
+        pod_problems=podnames.pod_name_problems(snapshot),
         audited_at=clock(),
     )

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from headless_auditor import sinks
-from headless_auditor.core import audit, lint, text, verdict
+from headless_auditor.core import audit, lint, podnames, text, verdict
 from headless_auditor.kube import writers
 
 GROUP = "headless-auditor.io"
@@ -53,7 +53,7 @@ def dns_consistent(result: audit.Audit) -> Condition | None:
     return None
 
 
-def _pod_problem_text(problems: Sequence[lint.PodNameProblem]) -> str:
+def _pod_problem_text(problems: Sequence[podnames.PodNameProblem]) -> str:
     return "; ".join(f"{p.pod}: {p.code}: {p.message}" for p in problems)
 
 
