@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pathlib
 import signal
@@ -116,8 +117,11 @@ class Operator:
         for _ in range(count):
             before = self.sweeps()
             poll.until(
-                lambda before=before: self.sweeps() > before, timeout=timeout, what="a full sweep"
+                functools.partial(self._swept_after, before), timeout=timeout, what="a full sweep"
             )
+
+    def _swept_after(self, before: float) -> bool:
+        return self.sweeps() > before
 
     def stop(self) -> None:
         if self.process.poll() is None:

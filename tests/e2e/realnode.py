@@ -9,6 +9,7 @@ is removed (``set_probe``), as in the examples' comments.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import subprocess
 import urllib.request
@@ -58,7 +59,7 @@ def start_client(cluster: cl.Cluster, namespace: str, name: str = "dns-client") 
 def wait_ready(cluster: cl.Cluster, namespace: str, pods: list[str], timeout: float = 120) -> None:
     for pod in pods:
         poll.until(
-            lambda pod=pod: cl.pod_ready(cluster, namespace, pod),
+            functools.partial(cl.pod_ready, cluster, namespace, pod),
             timeout=timeout,
             what=f"pod {pod} Ready",
         )

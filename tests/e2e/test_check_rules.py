@@ -11,6 +11,7 @@ name, the test also asks CoreDNS directly.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 
@@ -40,13 +41,17 @@ def answer(*records: str) -> dnsquery.Reply:
     return dnsquery.Reply("NOERROR", frozenset(records))
 
 
+def _answers(server: str, name: str, rdtype: str, expected: dnsquery.Reply) -> bool:
+    return dnsquery.ask(server, name, rdtype) == expected
+
+
 def wait_answer(
     cluster: cl.Cluster, name: str, expected: dnsquery.Reply, rdtype: str = "A"
 ) -> None:
     """Every shared CoreDNS replica gives ``expected`` for name/rdtype before the deadline."""
     for server in cluster.dns_servers:
         poll.until(
-            lambda server=server: dnsquery.ask(server, name, rdtype) == expected,
+            functools.partial(_answers, server, name, rdtype, expected),
             timeout=DNS_TIMEOUT,
             what=f"{server} {rdtype} {name} == {expected}",
         )

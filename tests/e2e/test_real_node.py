@@ -24,7 +24,7 @@ import pytest
 from headless_auditor.core import corefile
 from tests import poll
 from tests.e2e import cluster as cl
-from tests.e2e import prom
+from tests.e2e import delivery, prom
 from tests.e2e import realnode as rn
 from tests.e2e.realnode import CONFIG, DNS, PODS
 
@@ -57,7 +57,7 @@ def release(
     audited = [spaces[s] for s in SCENARIOS]
     rel = rn.Release(cluster, "ha-e2e", f"rn-operator-{uuid.uuid4().hex[:5]}")
     rel.helm(
-        "install", rel.name, str(rn.delivery.CHART), "--create-namespace", "--wait",
+        "install", rel.name, str(delivery.CHART), "--create-namespace", "--wait",
         "--timeout", "3m", *rn.values(audited),
     )  # fmt: skip
     yield rel
@@ -323,7 +323,7 @@ def test_helm_test_upgrade_and_uninstall(cluster, release) -> None:
 
     old = release.pod()["metadata"]["uid"]
     release.helm(
-        "upgrade", release.name, str(rn.delivery.CHART), "--reuse-values", "--wait",
+        "upgrade", release.name, str(delivery.CHART), "--reuse-values", "--wait",
         "--timeout", "3m", "--set", "config.sweepInterval=7",
     )  # fmt: skip
     new = poll.until(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from headless_auditor.core import discovery, records
 
 KUBE_DNS = {
@@ -18,7 +20,7 @@ KUBE_DNS = {
 }
 
 
-def slice_(*endpoints: dict[str, object], port: int = 53) -> dict[str, object]:
+def slice_(*endpoints: Mapping[str, object], port: int = 53) -> dict[str, object]:
     return {
         "addressType": "IPv4",
         "endpoints": list(endpoints),

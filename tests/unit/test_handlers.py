@@ -7,7 +7,7 @@ import copy
 import json
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import builders
 import kopf
@@ -118,7 +118,10 @@ def test_settings_are_read_only_and_standalone() -> None:
     assert s.posting.enabled is False
     assert s.peering.standalone is True
     assert s.scanning.disabled is True
-    assert s.watching.client_timeout > s.watching.server_timeout
+    client_timeout, server_timeout = s.watching.client_timeout, s.watching.server_timeout
+    assert client_timeout is not None
+    assert server_timeout is not None
+    assert client_timeout > server_timeout
 
 
 # -- register ------------------------------------------------------------------------------
@@ -194,7 +197,7 @@ def test_each_index_watches_its_resource(
 @pytest.mark.usefixtures("audits")
 def test_index_functions_store_trimmed_copies(registry: kopf.OperatorRegistry) -> None:
     def index(id_: str, body: dict[str, Any]) -> Any:
-        return handler(registry, "_indexing", id_).fn(body=kopf.Body(body))
+        return handler(registry, "_indexing", id_).fn(body=kopf.Body(cast(Any, body)))
 
     service, endpoint_slice, statefulset = (
         builders.service_api(),
@@ -216,7 +219,9 @@ async def test_startup_attaches_the_indexes_and_events_request_an_audit(
     assert audits.sources.service(KEY) == svc("nginx")
     assert not audits.ready.is_set()  # the indexes are not filled before the first event
     changed = handler(registry, "_watching", "statefulset-changed")
-    await changed.fn(body=kopf.Body(builders.statefulset_api()), type="MODIFIED", **extra)
+    await changed.fn(
+        body=kopf.Body(cast(Any, builders.statefulset_api())), type="MODIFIED", **extra
+    )
     assert audits.ready.is_set()
     assert set(audits._due) == {KEY}
 
@@ -232,7 +237,7 @@ async def test_startup_attaches_the_indexes_and_events_request_an_audit(
 async def test_every_change_requests_its_service(
     registry: kopf.OperatorRegistry, audits: scheduler.Scheduler, id_: str, body: dict[str, Any]
 ) -> None:
-    await handler(registry, "_watching", id_).fn(body=kopf.Body(body), **index_dicts())
+    await handler(registry, "_watching", id_).fn(body=kopf.Body(cast(Any, body)), **index_dicts())
     assert set(audits._due) == {KEY}
 
 
@@ -244,10 +249,10 @@ async def test_unlabelled_objects_request_nothing(
     unnamed = builders.statefulset_api()
     del unnamed["spec"]["serviceName"]
     await handler(registry, "_watching", "slice-changed").fn(
-        body=kopf.Body(unlabelled), **index_dicts()
+        body=kopf.Body(cast(Any, unlabelled)), **index_dicts()
     )
     await handler(registry, "_watching", "statefulset-changed").fn(
-        body=kopf.Body(unnamed), **index_dicts()
+        body=kopf.Body(cast(Any, unnamed)), **index_dicts()
     )
     assert audits._due == {}
     assert audits.ready.is_set()
@@ -272,11 +277,11 @@ class Indexing:
             registry=self.registry,
             settings=handlers.kopf_settings(),
             resource=resource,
-            raw_event={"type": type_, "object": body},
+            raw_event=cast(Any, {"type": type_, "object": body}),
             memory=self.memories.setdefault(uid, indexing.IndexingMemory()),
             logger=logging.getLogger("test"),
-            memo=kopf.Memo(),
-            body=kopf.Body(body),
+            memo=cast(Any, kopf.Memo()),
+            body=kopf.Body(cast(Any, body)),
         )
 
     def sources(self) -> indexes.IndexSources:

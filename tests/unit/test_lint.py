@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import builders
 import pytest
 from builders import endpoint, eps, pod_endpoint, service, snapshot, statefulset
@@ -161,7 +163,7 @@ FINDING_CASES = [
 
 
 def test_every_declared_code_has_a_case() -> None:
-    triggered = {code for case in FINDING_CASES for code, _ in case.values[1]}
+    triggered = {code for case in FINDING_CASES for code, _ in cast(Any, case.values[1])}
     assert triggered == set(lint.RULES)
 
 

@@ -10,6 +10,7 @@ import prometheus_client as prom
 import pytest
 from builders import T0
 from hypothesis import strategies as st
+from prometheus_client.samples import Sample
 
 from headless_auditor import __version__
 from headless_auditor.core import audit, expected, lint, podnames, records, verdict
@@ -33,7 +34,7 @@ def meters(registry: prom.CollectorRegistry) -> metrics.Metrics:
     return metrics.Metrics(registry)
 
 
-def samples(registry: prom.CollectorRegistry) -> Iterator[prom.Metric]:
+def samples(registry: prom.CollectorRegistry) -> Iterator[Sample]:
     for metric in registry.collect():
         yield from metric.samples
 
@@ -325,6 +326,7 @@ def test_no_label_value_contains_a_pod_ip(case: tuple[audit.Audit, list[str]]) -
     meters.set_findings([result])
     assert result.verdict is not None
     for failure in result.verdict.failures:
+        assert failure.outcome is not None
         meters.observe_query(failure.server, failure.question, failure.outcome, 0.001)
     for server in result.verdict.servers:
         meters.observe_query(server, builders.q(""), records.Outcome.ANSWER, 0.001)

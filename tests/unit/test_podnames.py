@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import builders
 import pytest
 from builders import endpoint, eps, pod_endpoint, service, snapshot, statefulset
@@ -122,7 +124,7 @@ PROBLEM_CASES = [
 
 
 def test_every_declared_problem_code_has_a_case() -> None:
-    triggered = {code for case in PROBLEM_CASES for _, code in case.values[1]}
+    triggered = {code for case in PROBLEM_CASES for _, code in cast(Any, case.values[1])}
     assert triggered == set(podnames.POD_NAME_PROBLEMS)
 
 
