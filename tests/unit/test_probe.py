@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from headless_auditor import probe
 from headless_auditor.core import records
 from headless_auditor.core.records import Answer, Outcome, Question, RecordType
+from headless_auditor.probe import transport
 
 Z = "ns.svc.cluster.local."
 BIG = [f"10.0.0.{i}" for i in range(1, 41)]  # 40 A records: ~700 bytes, more than 512
@@ -371,7 +372,7 @@ async def test_questions_sent_together_are_timed_each_by_its_own_reply(server, m
 
 
 async def test_a_cancelled_wait_for_slots_loses_none():
-    window = probe._Window(2)
+    window = transport.Window(2)
     assert await window.take(5) == 2
     waiting = [asyncio.create_task(window.take(1)) for _ in range(3)]
     await asyncio.sleep(0)
