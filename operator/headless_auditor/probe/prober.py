@@ -133,14 +133,7 @@ class DnsPythonProber:
         """Each question's answer and the seconds it took (attempts and TCP fallback included)."""
         started = time.perf_counter()
         results: list[tuple[records.Answer, float]] = [(_ERROR, 0.0)] * len(run)
-        waiting: dict[int, Query] = {}  # index in ``run`` -> its query, until it has its answer
-        for index, question in enumerate(run):
-            try:
-                waiting[index] = query_for(
-                    question.name, question.rdtype, self.settings.edns_payload
-                )
-            except dns.exception.DNSException as error:
-                logger.debug("Cannot ask %s: %r", question, error)
+        waiting = _queries_of(run, self.settings.edns_payload)  # until each has its answer
         for _attempt in range(1 + self.settings.retries):
             if not waiting:
                 return results
@@ -256,3 +249,15 @@ class DnsPythonProber:
                 logger.debug("DNS %s bad response for %s: %r", server.address, question, error)
                 return _ERROR
         return records.Answer(records.Outcome.TIMEOUT)
+
+
+def _queries_of(run: list[records.Question], payload: int) -> dict[int, Query]:
+    """Each question's query by its index in ``run``, built once per run (not per attempt); a
+    question that cannot be encoded is left out, unsent, and its answer stays ERROR."""
+    queries: dict[int, Query] = {}
+    for index, question in enumerate(run):
+        try:
+            queries[index] = query_for(question.name, question.rdtype, payload)
+        except dns.exception.DNSException as error:
+            logger.debug("Cannot ask %s: %r", question, error)
+    return queries
