@@ -38,10 +38,11 @@ cluster-down: ## stop the local cluster, leaving nothing behind on the machine
 cluster-status: ## tell whether the local cluster answers
 	hack/cluster.sh status
 
-lint: venv ## ruff, mypy --strict, and the import layers (import-linter, contracts in pyproject.toml)
+lint: venv ## ruff, mypy (--strict for the package, every body of the tests), the import layers (import-linter, contracts in pyproject.toml)
 	ruff check operator tests
 	ruff format --check operator tests
 	mypy
+	mypy --config-file tests/mypy.ini
 	lint-imports
 
 unit: venv ## the unit tier (no cluster)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import dns.asyncquery
 import dns.flags
@@ -73,7 +74,7 @@ async def make_prober() -> AsyncIterator[MakeProber]:
     def make(
         on_query: probe.QueryObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
-        **options: object,
+        **options: Any,
     ) -> probe.DnsPythonProber:
         options.setdefault("timeout", 1.0)
         settings = probe.ProbeSettings(**options)
