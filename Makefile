@@ -53,7 +53,7 @@ test: venv tools lint ## the whole suite: lint, unit, e2e (kwok tier) and real-n
 	pytest tests
 
 bench: venv tools ## the benchmark (issue 7) on its own cluster (.bench-cluster/, not part of test); BENCH_ARGS=...
-	time $(VENV)/bin/python hack/bench.py $(BENCH_ARGS)
+	time $(VENV)/bin/python -m hack.bench $(BENCH_ARGS)
 
 image: venv ## build the operator image on the local Docker engine (IMAGE=headless-auditor:dev; hack/image.sh node also imports it into the real node)
 	hack/image.sh build
