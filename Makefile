@@ -39,8 +39,8 @@ cluster-status: ## tell whether the local cluster answers
 	hack/cluster.sh status
 
 lint: venv ## ruff and mypy --strict
-	ruff check operator tests
-	ruff format --check operator tests
+	ruff check operator tests hack
+	ruff format --check operator tests hack
 	mypy
 
 unit: venv ## the unit tier (no cluster)
