@@ -38,9 +38,9 @@ cluster-down: ## stop the local cluster, leaving nothing behind on the machine
 cluster-status: ## tell whether the local cluster answers
 	hack/cluster.sh status
 
-lint: venv ## ruff, mypy (--strict for the package, every body of the tests), the import layers (import-linter, contracts in pyproject.toml)
-	ruff check operator tests
-	ruff format --check operator tests
+lint: venv ## ruff, mypy (--strict for the package and the benchmark, every body of the tests), the import layers (import-linter, contracts in pyproject.toml)
+	ruff check operator tests hack
+	ruff format --check operator tests hack
 	mypy
 	mypy --config-file tests/mypy.ini
 	lint-imports
@@ -55,7 +55,7 @@ test: venv tools lint ## the whole suite: lint, unit, e2e (kwok tier) and real-n
 	pytest tests
 
 bench: venv tools ## the benchmark (issue 7) on its own cluster (.bench-cluster/, not part of test); BENCH_ARGS=...
-	time $(VENV)/bin/python hack/bench.py $(BENCH_ARGS)
+	time $(VENV)/bin/python -m hack.bench $(BENCH_ARGS)
 
 image: venv ## build the operator image on the local Docker engine (IMAGE=headless-auditor:dev; hack/image.sh node also imports it into the real node)
 	hack/image.sh build

@@ -23,8 +23,8 @@
 # ("127.0.10.1 127.0.10.2"; another pair and another HEADLESS_AUDITOR_STATE let a second
 # cluster, e.g. the benchmark's, run beside the first), HEADLESS_AUDITOR_KUBE_AUDIT_POLICY
 # (unset: no API audit log; a policy file path: the API server writes its audit log to
-# $STATE/kwok/clusters/headless-auditor/logs/audit.log — opt-in, used by hack/bench.py to count
-# the operator's requests; read only when the cluster is created).
+# $STATE/kwok/clusters/headless-auditor/logs/audit.log — opt-in, used by the benchmark
+# (python -m hack.bench) to count the operator's requests; read only when the cluster is created).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -23,7 +23,7 @@ CRDS = cl.ROOT / "charts" / "headless-auditor" / "crds"
 def command(
     metrics_port: int, sweep_interval: float, log_format: str, namespaces: Sequence[str] = ()
 ) -> list[str]:
-    """``headless-auditor run`` with metrics on 127.0.0.1 (also used by hack/bench.py)."""
+    """``headless-auditor run`` with metrics on 127.0.0.1 (also used by hack.bench)."""
     args = [
         sys.executable,
         "-m",
