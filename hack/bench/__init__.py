@@ -14,7 +14,7 @@ of M pods):
    its CPU and the API requests it made (API audit log, by userAgent/verb/resource); then a pod
    made unready, three times, until PodNamesResolvable False; peak RSS (VmHWM) and CPU;
 4. the ceiling: dnsperf with the same question list (built in-process from the listed objects by
-   the engine: ``inventory.snapshots`` + ``expected.questions_for``), one dnsperf per replica at
+   the engine: ``snapshots.snapshots`` + ``expected.questions_for``), one dnsperf per replica at
    once, bounded by ``-l`` seconds and ``-n`` passes;
 5. the peer: blackbox_exporter (Debian package) with one dns module per name of a sample, probed
    against both replicas over HTTP, bounded in count and time; probes/s and CPU s per probe;

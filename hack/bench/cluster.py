@@ -7,13 +7,14 @@ import pathlib
 import subprocess
 import time
 
+from tests.e2e import cluster as e2e_cluster
+
 from hack.bench.common import (
     ADDRESSES,
     BENCH_USER_AGENT,
     CRDS,
     NAMESPACE,
     NO_PROXY_ENV,
-    ROOT,
     STATE,
     log,
 )
@@ -58,16 +59,7 @@ class BenchCluster:
         self.audit_log = KWOK_CLUSTER / "logs" / "audit.log"
 
     def script(self, action: str, timeout: float = 600) -> None:
-        proc = subprocess.run(
-            [str(ROOT / "hack" / "cluster.sh"), action],
-            env=self.script_env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"hack/cluster.sh {action} failed:\n{proc.stderr}{proc.stdout}")
+        e2e_cluster.run_script(action, timeout=timeout, env=self.script_env)
 
     def up(self) -> None:
         if STATE.exists():

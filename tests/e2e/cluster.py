@@ -92,10 +92,14 @@ def read_env(path: pathlib.Path) -> dict[str, str]:
     return env
 
 
-def run_script(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run hack/cluster.sh with ARGS, raising with its output on failure."""
+def run_script(
+    *args: str, timeout: float = 600, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run hack/cluster.sh with ARGS (in ``env``, default: ours), raising with its output on
+    failure."""
     proc = subprocess.run(
         [str(ROOT / "hack" / "cluster.sh"), *args],
+        env=env,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -319,7 +319,7 @@ def answer(*records_: str) -> records.Answer:
 
 
 class FakeKube:
-    """A :class:`kubeapi.Kube` stand-in: GETs answered from ``objects``, lists from
+    """A :class:`client.Kube` stand-in: GETs answered from ``objects``, lists from
     ``collections`` (by path). Records the GETs, the lists (with their query) and every path asked,
     in order."""
 

@@ -144,7 +144,7 @@ def registry() -> kopf.OperatorRegistry:
 
 
 @pytest.fixture
-def audits(registry: kopf.OperatorRegistry) -> scheduler.Scheduler:
+def loop(registry: kopf.OperatorRegistry) -> scheduler.Scheduler:
     loop = make_scheduler()
     handlers.register(registry, loop)
     return loop
@@ -155,7 +155,7 @@ def handler(registry: kopf.OperatorRegistry, kind: str, id_: str) -> Any:
     return found
 
 
-@pytest.mark.usefixtures("audits")
+@pytest.mark.usefixtures("loop")
 def test_register_adds_only_indexes_and_event_handlers(registry: kopf.OperatorRegistry) -> None:
     """No create/update/resume handler (annotations), no timer/daemon (finalizers), and no watch
     of our own report objects (listed once at start instead)."""
@@ -172,7 +172,7 @@ def test_register_adds_only_indexes_and_event_handlers(registry: kopf.OperatorRe
     assert [h.id for h in registry._activities.get_all_handlers()] == ["attach-indexes"]
 
 
-@pytest.mark.usefixtures("audits")
+@pytest.mark.usefixtures("loop")
 @pytest.mark.parametrize(
     ("id_", "resource"),
     [
@@ -194,7 +194,7 @@ def test_each_index_watches_its_resource(
     assert not registry._spawning.has_handlers(resource)
 
 
-@pytest.mark.usefixtures("audits")
+@pytest.mark.usefixtures("loop")
 def test_index_functions_store_trimmed_copies(registry: kopf.OperatorRegistry) -> None:
     def index(id_: str, body: dict[str, Any]) -> Any:
         return handler(registry, "_indexing", id_).fn(body=kopf.Body(cast(Any, body)))
@@ -210,20 +210,20 @@ def test_index_functions_store_trimmed_copies(registry: kopf.OperatorRegistry) -
 
 
 async def test_startup_attaches_the_indexes_and_events_request_an_audit(
-    registry: kopf.OperatorRegistry, audits: scheduler.Scheduler
+    registry: kopf.OperatorRegistry, loop: scheduler.Scheduler
 ) -> None:
     live = index_dicts(services={KEY: [svc("nginx")]})
     extra = {"logger": logging.getLogger("test"), "memo": kopf.Memo()}
     await handler(registry, "_activities", "attach-indexes").fn(**live, **extra)
-    assert isinstance(audits.sources, indexes.IndexSources)
-    assert audits.sources.service(KEY) == svc("nginx")
-    assert not audits.ready.is_set()  # the indexes are not filled before the first event
+    assert isinstance(loop.sources, indexes.IndexSources)
+    assert loop.sources.service(KEY) == svc("nginx")
+    assert not loop.ready.is_set()  # the indexes are not filled before the first event
     changed = handler(registry, "_watching", "statefulset-changed")
     await changed.fn(
         body=kopf.Body(cast(Any, builders.statefulset_api())), type="MODIFIED", **extra
     )
-    assert audits.ready.is_set()
-    assert set(audits._due) == {KEY}
+    assert loop.ready.is_set()
+    assert set(loop._due) == {KEY}
 
 
 @pytest.mark.parametrize(
@@ -235,14 +235,14 @@ async def test_startup_attaches_the_indexes_and_events_request_an_audit(
     ],
 )
 async def test_every_change_requests_its_service(
-    registry: kopf.OperatorRegistry, audits: scheduler.Scheduler, id_: str, body: dict[str, Any]
+    registry: kopf.OperatorRegistry, loop: scheduler.Scheduler, id_: str, body: dict[str, Any]
 ) -> None:
     await handler(registry, "_watching", id_).fn(body=kopf.Body(cast(Any, body)), **index_dicts())
-    assert set(audits._due) == {KEY}
+    assert set(loop._due) == {KEY}
 
 
 async def test_unlabelled_objects_request_nothing(
-    registry: kopf.OperatorRegistry, audits: scheduler.Scheduler
+    registry: kopf.OperatorRegistry, loop: scheduler.Scheduler
 ) -> None:
     unlabelled = builders.slice_api()
     del unlabelled["metadata"]["labels"][objects.SERVICE_NAME_LABEL]
@@ -254,8 +254,8 @@ async def test_unlabelled_objects_request_nothing(
     await handler(registry, "_watching", "statefulset-changed").fn(
         body=kopf.Body(cast(Any, unnamed)), **index_dicts()
     )
-    assert audits._due == {}
-    assert audits.ready.is_set()
+    assert loop._due == {}
+    assert loop.ready.is_set()
 
 
 # -- through kopf's own indexing engine -------------------------------------------------------
@@ -292,7 +292,7 @@ SLICES = kopf.Resource("discovery.k8s.io", "v1", "endpointslices", kind="Endpoin
 SERVICES = kopf.Resource("", "v1", "services", kind="Service")
 
 
-@pytest.mark.usefixtures("audits")
+@pytest.mark.usefixtures("loop")
 async def test_kopf_indexes_feed_index_sources(registry: kopf.OperatorRegistry) -> None:
     engine = Indexing(registry)
     service, endpoint_slice = builders.service_api(), builders.slice_api()
@@ -308,7 +308,7 @@ async def test_kopf_indexes_feed_index_sources(registry: kopf.OperatorRegistry) 
     assert (list(engine.sources().keys()), engine.sources().slices(KEY)) == ([], [])
 
 
-@pytest.mark.usefixtures("audits")
+@pytest.mark.usefixtures("loop")
 async def test_a_slice_that_loses_its_service_label_leaves_the_index(
     registry: kopf.OperatorRegistry,
 ) -> None:
@@ -335,7 +335,7 @@ async def test_a_slice_that_loses_its_service_label_leaves_the_index(
     assert engine.sources().slices(KEY) == []
 
 
-@pytest.mark.usefixtures("audits")
+@pytest.mark.usefixtures("loop")
 async def test_a_slice_moved_to_another_service_moves_in_the_index(
     registry: kopf.OperatorRegistry,
 ) -> None:

@@ -1,4 +1,4 @@
-"""inventory: which Services are audited, and how raw objects are grouped into snapshots."""
+"""snapshots: which Services are audited, and how raw objects are grouped into snapshots."""
 
 from __future__ import annotations
 
@@ -299,7 +299,7 @@ def test_snapshots_independent_of_input_order(
 
 
 def test_object_without_namespace_is_audited_in_default() -> None:
-    """``snapshots.key_of`` and ``model.*_from_api`` agree on the default namespace."""
+    """``snapshots.key_of`` and ``objects.*_from_api`` agree on the default namespace."""
     service = builders.service_api()
     del service["metadata"]["namespace"]
     [snap] = snapshots.snapshots([service], [], [], OPTIONS)

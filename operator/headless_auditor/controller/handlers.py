@@ -32,20 +32,20 @@ from headless_auditor.core import snapshots
 Key = snapshots.Key
 
 
-def register(registry: kopf.OperatorRegistry, audits: scheduler.Scheduler) -> None:
+def register(registry: kopf.OperatorRegistry, loop: scheduler.Scheduler) -> None:
     """Register the indexes and handlers of one operator on ``registry``."""
     _register_indexes(registry)
 
     @kopf.on.startup(id="attach-indexes", registry=registry)
     async def attach(**kwargs: Any) -> None:
-        audits.attach(indexes.IndexSources(kwargs))
+        loop.attach(indexes.IndexSources(kwargs))
 
     # Event handlers are coroutines so that they run on the operator's event loop, where the
     # scheduler lives (plain functions would run in kopf's thread pool).
 
     def changed(keys: Iterable[Key | None]) -> None:
-        audits.ready.set()
-        audits.request(k for k in keys if k is not None)
+        loop.ready.set()
+        loop.request(k for k in keys if k is not None)
 
     @kopf.on.event("services", id="service-changed", registry=registry)
     async def service_changed(body: kopf.Body, **_: Any) -> None:

@@ -131,14 +131,14 @@ def _kopf(kopf_registry: kopf.OperatorRegistry) -> Coroutine[Any, Any, None]:
 
 
 def _sweeps(
-    audits: scheduler.Scheduler, heartbeat: server.Heartbeat, settings: config.Settings
+    loop: scheduler.Scheduler, heartbeat: server.Heartbeat, settings: config.Settings
 ) -> Callable[[], Awaitable[None]]:
     """The sweep loop: once the watches have listed everything, a sweep every interval."""
 
     async def sweeps() -> None:
-        await audits.ready.wait()
+        await loop.ready.wait()
         while True:
-            await audits.sweep()
+            await loop.sweep()
             heartbeat.beat()
             await asyncio.sleep(settings.sweep_interval)
 
@@ -157,17 +157,17 @@ async def _operate(
     kube = client.Kube.connect(kubeconfig, in_cluster=in_cluster)
     meters = metrics.Metrics(registry)
     prober = probe.DnsPythonProber(auditing.probe_settings(settings), meters.observe_query)
-    audits = _build(settings, meters, kube, prober)
+    loop = _build(settings, meters, kube, prober)
     kopf_fixes.apply()  # start-up in seconds, not half a minute, with thousands of objects
     kopf_registry = kopf.OperatorRegistry()
     _login(kopf_registry, in_cluster)
-    handlers.register(kopf_registry, audits)
+    handlers.register(kopf_registry, loop)
 
     # kopf handles SIGINT/SIGTERM itself and returns; our loops must stop with it.
     tasks = [
         asyncio.create_task(_kopf(kopf_registry), name="kopf"),
-        asyncio.create_task(_forever("requested-audit", audits.run_requests, heartbeat)),
-        asyncio.create_task(_forever("sweep", _sweeps(audits, heartbeat, settings), heartbeat)),
+        asyncio.create_task(_forever("requested-audit", loop.run_requests, heartbeat)),
+        asyncio.create_task(_forever("sweep", _sweeps(loop, heartbeat, settings), heartbeat)),
     ]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

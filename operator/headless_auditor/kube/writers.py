@@ -3,7 +3,7 @@
 Conditions go to ``services/status`` by server-side apply with our own field manager: the
 Service's ``status.conditions`` is a map keyed by ``type``, so the API server merges our three
 types and never touches another controller's. Nothing else of a user's object is written.
-One interface, a real implementation over :mod:`kubeapi` (blocking calls run in a thread; writes
+One interface, a real implementation over :mod:`client` (blocking calls run in a thread; writes
 are rare: only when something changed) and an in-memory twin for tests.
 """
 
