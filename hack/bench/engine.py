@@ -10,7 +10,8 @@ from typing import Any
 
 from headless_auditor.core import corefile, expected, snapshots
 from headless_auditor.kube import gather
-from headless_auditor.kube.client import Kube, KubeError
+from headless_auditor.kube.client import Kube
+from headless_auditor.kube.errors import KubeError
 from headless_auditor.kube.resources import REPORT_API_VERSION, REPORT_PLURAL
 from headless_auditor.kube.writers import KubeWriter
 

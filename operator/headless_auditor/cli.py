@@ -14,7 +14,7 @@ from typing import Any
 from headless_auditor import __version__, config
 from headless_auditor.check import command, render
 from headless_auditor.controller import logs, runner, server
-from headless_auditor.kube import client
+from headless_auditor.kube import client, errors
 
 logger = logging.getLogger("headless_auditor")
 
@@ -144,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return command.check(args, settings, _connect(args.kubeconfig))
     except config.ConfigError as error:
         logger.error("configuration: %s", error)
-    except client.KubeError as error:
+    except errors.KubeError as error:
         logger.error("cannot read the cluster: %s", error)
     except server.BindError as error:
         logger.error("%s", bind_advice(error))

@@ -17,7 +17,7 @@ import pytest
 from headless_auditor import cli, config, probe
 from headless_auditor.check import render
 from headless_auditor.core import corefile, expected, records, snapshots
-from headless_auditor.kube import client, gather
+from headless_auditor.kube import client, errors, gather
 
 SERVER = records.DNSServer("127.0.0.1", 1053)
 COREDNS = "/api/v1/namespaces/kube-system/configmaps/coredns"
@@ -101,7 +101,7 @@ def twin_prober(
     return built
 
 
-def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+def error_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
@@ -127,14 +127,14 @@ def test_bad_environment_value_exits_2_naming_the_variable(
 ) -> None:
     monkeypatch.setenv(variable, value)
     assert cli.main(["check", "-A"]) == render.EXIT_CANNOT_AUDIT
-    [message] = errors(caplog)
+    [message] = error_lines(caplog)
     assert message.startswith("configuration: ")
     assert f"{variable}={value!r}" in message
 
 
 def test_bad_flag_value_names_the_flag(caplog: pytest.LogCaptureFixture) -> None:
     assert cli.main(["check", "-A", "--grace-seconds", "soon"]) == render.EXIT_CANNOT_AUDIT
-    [message] = errors(caplog)
+    [message] = error_lines(caplog)
     assert "--grace-seconds='soon'" in message
 
 
@@ -145,7 +145,7 @@ def test_flag_overrides_a_bad_environment_value(
     kube = FakeKube()  # no kube-dns: check stops after reading the cluster
     connect_to(monkeypatch, kube)
     assert cli.main(["check", "-A", "--dns-timeout", "1.5"]) == render.EXIT_CANNOT_AUDIT
-    assert not any("configuration" in m for m in errors(caplog))
+    assert not any("configuration" in m for m in error_lines(caplog))
     assert kube.paths  # it got past the configuration
 
 
@@ -219,11 +219,11 @@ def test_unreachable_cluster_exits_2_with_a_clear_message(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     def connect(kubeconfig: str | None = None, *, in_cluster: bool = False) -> client.Kube:
-        raise client.ClusterUnreachableError("no cluster credentials: Invalid kube-config file")
+        raise errors.ClusterUnreachableError("no cluster credentials: Invalid kube-config file")
 
     monkeypatch.setattr(client.Kube, "connect", connect)
     assert cli.main(["check", "-A"]) == render.EXIT_CANNOT_AUDIT
-    assert errors(caplog) == [
+    assert error_lines(caplog) == [
         "cannot read the cluster: no cluster credentials: Invalid kube-config file"
     ]
 
@@ -233,11 +233,11 @@ def test_api_error_while_listing_exits_2(
 ) -> None:
     class ForbiddenKube(FakeKube):
         def list(self, path: str, **query: str) -> list[dict[str, Any]]:
-            raise client.ApiError(403, "Forbidden", f"cannot list {path}")
+            raise errors.ApiError(403, "Forbidden", f"cannot list {path}")
 
     connect_to(monkeypatch, ForbiddenKube())
     assert cli.main(["check", "-n", "default"]) == render.EXIT_CANNOT_AUDIT
-    [message] = errors(caplog)
+    [message] = error_lines(caplog)
     assert message.startswith("cannot read the cluster: 403 Forbidden: cannot list /api/v1/")
 
 
@@ -277,7 +277,7 @@ def test_no_dns_servers_exits_2(
 ) -> None:
     connect_to(monkeypatch, nginx_cluster())  # no kube-dns Service or slices
     assert cli.main(["check", "-n", "default"]) == render.EXIT_CANNOT_AUDIT
-    [message] = errors(caplog)
+    [message] = error_lines(caplog)
     assert "no DNS servers" in message
     assert "--dns-server" in message
     assert capsys.readouterr().out == ""

@@ -14,7 +14,7 @@ import pytest
 from builders import T0, answer, q
 
 from headless_auditor.core import audit, lint, podnames, records, verdict
-from headless_auditor.kube import client, resources
+from headless_auditor.kube import errors, resources
 from headless_auditor.sinks import conditions, report
 
 VIP = records.DNSServer("10.96.0.10", 53, role="service")
@@ -231,9 +231,9 @@ def test_skeleton_is_owned_by_its_service() -> None:
 # -- whether reports can be written (the CRD) -------------------------------------------------
 
 A = report.Availability
-NO_CRD = client.ApiError(404, "Not Found", "404 page not found")
-FORBIDDEN = client.ApiError(403, "Forbidden", "cannot list headlessserviceaudits")
-DOWN = client.ClusterUnreachableError("connection refused")
+NO_CRD = errors.ApiError(404, "Not Found", "404 page not found")
+FORBIDDEN = errors.ApiError(403, "Forbidden", "cannot list headlessserviceaudits")
+DOWN = errors.ClusterUnreachableError("connection refused")
 CANNOT_LIST = "cannot list the report objects, so each is written once more: "
 
 

@@ -26,7 +26,7 @@ from builders import T0
 from headless_auditor import config, probe
 from headless_auditor.controller import indexes, publisher, scheduler
 from headless_auditor.core import corefile, expected, records, snapshots
-from headless_auditor.kube import client, writers
+from headless_auditor.kube import errors, writers
 from headless_auditor.sinks import conditions, metrics, report
 
 Key = snapshots.Key
@@ -606,7 +606,7 @@ async def test_a_corefile_that_cannot_be_read_keeps_the_previous_options() -> No
 
     def reader() -> corefile.CorefileOptions:
         if reads:
-            raise client.ApiError(500, "InternalError", "etcd is sad")
+            raise errors.ApiError(500, "InternalError", "etcd is sad")
         reads.append("ok")
         return options
 
@@ -721,7 +721,7 @@ class FailingWriter(writers.RecordingWriter):
         await super().apply_report(namespace, name, service_uid, status)
 
 
-TERMINATING = client.ApiError(
+TERMINATING = errors.ApiError(
     403,
     "Forbidden",
     'services "nginx" is forbidden: unable to create new content in namespace default '
@@ -734,10 +734,10 @@ TERMINATING = client.ApiError(
     ("error", "retried"),
     [
         pytest.param(TERMINATING, False, id="403-namespace-terminating"),
-        pytest.param(client.ApiError(404, "NotFound", "gone"), False, id="404"),
-        pytest.param(client.ApiError(403, "Forbidden", "RBAC says no"), True, id="403-rbac"),
-        pytest.param(client.ApiError(500, "InternalError", "etcd"), True, id="500"),
-        pytest.param(client.ClusterUnreachableError("down"), True, id="unreachable"),
+        pytest.param(errors.ApiError(404, "NotFound", "gone"), False, id="404"),
+        pytest.param(errors.ApiError(403, "Forbidden", "RBAC says no"), True, id="403-rbac"),
+        pytest.param(errors.ApiError(500, "InternalError", "etcd"), True, id="500"),
+        pytest.param(errors.ClusterUnreachableError("down"), True, id="unreachable"),
         pytest.param(RuntimeError("surprise"), True, id="any-exception"),
     ],
 )
@@ -896,7 +896,7 @@ async def test_reports_that_cannot_be_listed_are_written_once_more(
     await first.loop.audit_key(KEY)
 
     def fail() -> dict[Key, dict[str, Any]]:
-        raise client.ApiError(403, "Forbidden", "cannot list headlessserviceaudits")
+        raise errors.ApiError(403, "Forbidden", "cannot list headlessserviceaudits")
 
     restarted = make(nginx_sources(), prober=first.prober)
     restarted.reports.read_reports = fail
@@ -910,7 +910,7 @@ async def test_reports_that_cannot_be_listed_are_written_once_more(
 
 # -- without the HeadlessServiceAudit CRD -------------------------------------------------------
 
-NO_CRD = client.ApiError(404, "Not Found", "404 page not found")
+NO_CRD = errors.ApiError(404, "Not Found", "404 page not found")
 
 
 class CrdCluster(writers.RecordingWriter):
@@ -1013,7 +1013,7 @@ async def test_a_recheck_that_fails_otherwise_keeps_the_crd_missing(
     await h.loop.sweep()
 
     def unreachable() -> dict[Key, dict[str, Any]]:
-        raise client.ClusterUnreachableError("GET /apis/...: connection refused")
+        raise errors.ClusterUnreachableError("GET /apis/...: connection refused")
 
     h.reports.read_reports = unreachable
     await h.loop.sweep()
@@ -1031,7 +1031,7 @@ async def test_a_list_that_fails_otherwise_is_not_repeated() -> None:
 
     def forbidden() -> dict[Key, dict[str, Any]]:
         reads.append(1)
-        raise client.ApiError(403, "Forbidden", "cannot list headlessserviceaudits")
+        raise errors.ApiError(403, "Forbidden", "cannot list headlessserviceaudits")
 
     h.reports.read_reports = forbidden
     await h.loop.sweep()

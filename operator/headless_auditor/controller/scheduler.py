@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from headless_auditor import config, probe
 from headless_auditor.controller import indexes, publisher
 from headless_auditor.core import audit, corefile, discovery, objects, records, snapshots, verdict
-from headless_auditor.kube import client
+from headless_auditor.kube import errors
 from headless_auditor.probe import auditing
 from headless_auditor.sinks import metrics
 
@@ -226,7 +226,7 @@ class Scheduler:
         try:
             await self.outputs.publish(change)
         except Exception as error:
-            if isinstance(error, client.ApiError) and _gone(error):
+            if isinstance(error, errors.ApiError) and _gone(error):
                 logger.info("%s/%s went away while writing its audit: %s", *key, error)
             else:
                 logger.exception("writing the audit of %s/%s failed; retrying later", *key)
@@ -247,6 +247,6 @@ class Scheduler:
         return self._latest
 
 
-def _gone(error: client.ApiError) -> bool:
+def _gone(error: errors.ApiError) -> bool:
     """The Service or its namespace is being deleted: nothing to retry."""
     return error.status == 404 or (error.status == 403 and "being terminated" in str(error))

@@ -17,26 +17,10 @@ import urllib3.exceptions
 from kubernetes import client, config
 
 from headless_auditor.core import objects
+from headless_auditor.kube.errors import ApiError, ClusterUnreachableError
 
 USER_AGENT = "headless-auditor"
 PAGE_SIZE = 500
-
-
-class KubeError(Exception):
-    """Base of every error talking to the Kubernetes API."""
-
-
-class ClusterUnreachableError(KubeError):
-    """No credentials could be loaded, or the API server did not answer."""
-
-
-class ApiError(KubeError):
-    """The API server answered with an error status."""
-
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(f"{status} {reason}: {message}")
-        self.status = status
-        self.reason = reason
 
 
 class Kube:

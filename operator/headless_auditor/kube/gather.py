@@ -58,7 +58,7 @@ def live_corefile(kube: client.Kube) -> corefile.CorefileOptions:
 def existing_reports(kube: client.Kube) -> dict[snapshots.Key, dict[str, Any]]:
     """The status of every report object in the cluster, by its Service's key (one LIST).
 
-    Raises :class:`client.ApiError` 404 when the HeadlessServiceAudit CRD is not installed."""
+    Raises :class:`errors.ApiError` 404 when the HeadlessServiceAudit CRD is not installed."""
     found = kube.list(resources.reports_path())
     return {snapshots.key_of(item): dict(item.get("status") or {}) for item in found}
 

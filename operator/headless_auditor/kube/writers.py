@@ -15,10 +15,13 @@ import datetime
 import logging
 import typing
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headless_auditor.core import text
-from headless_auditor.kube import client, resources
+from headless_auditor.kube import resources
+
+if TYPE_CHECKING:  # only a type here: writing needs no client library until a KubeWriter is made
+    from headless_auditor.kube import client
 
 FIELD_MANAGER = "headless-auditor"
 APPLY = "application/apply-patch+yaml"

@@ -22,7 +22,7 @@ from typing import Any
 
 from headless_auditor import sinks
 from headless_auditor.core import audit, text, verdict
-from headless_auditor.kube import client, resources, writers
+from headless_auditor.kube import errors, resources, writers
 from headless_auditor.sinks import conditions
 
 logger = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ def after_listing(before: Availability, error: Exception | None) -> AfterListing
     if error is None:
         message = CRD_INSTALLED if missing else None
         return AfterListing(Availability.INSTALLED, message, logging.INFO)
-    if isinstance(error, client.ApiError) and error.status == 404:
+    if isinstance(error, errors.ApiError) and error.status == 404:
         return AfterListing(Availability.MISSING, None if missing else CRD_MISSING)
     if missing:
         message = f"cannot tell whether the {KIND} CRD is installed now (asked again): {error}"
