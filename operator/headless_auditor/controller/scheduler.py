@@ -215,15 +215,15 @@ class Scheduler:
         self, key: Key, inputs: indexes.Inputs, result: audit.Audit, started: float
     ) -> None:
         """Hand the result to the outputs; retry later when a write failed."""
-        change = self.outputs.change(
-            key,
-            result,
-            inputs.service,
-            statefulsets=inputs.owners,
-            last_change=inputs.snapshot.last_change,
-            started=started,
-        )
         try:
+            change = self.outputs.change(
+                key,
+                result,
+                inputs.service,
+                statefulsets=inputs.owners,
+                last_change=inputs.snapshot.last_change,
+                started=started,
+            )
             await self.outputs.publish(change)
         except Exception as error:
             if isinstance(error, errors.ApiError) and _gone(error):
