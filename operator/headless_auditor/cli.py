@@ -73,6 +73,12 @@ def _run_parser(commands: Any) -> None:
     run.add_argument("--metrics-address", help="address of /metrics and /healthz (default 0.0.0.0)")
     run.add_argument("--metrics-port", help="port of /metrics and /healthz (default 8080)")
     run.add_argument("--log-format", help="text or json (default: json in a cluster)")
+    run.add_argument(
+        "--read-only",
+        action="store_true",
+        default=None,
+        help="write nothing to the API (no conditions, reports or Events): metrics and logs only",
+    )
     _common_flags(run)
 
 
@@ -96,6 +102,7 @@ def _flags(args: argparse.Namespace) -> dict[str, str | None]:
         "metrics_address": getattr(args, "metrics_address", None),
         "metrics_port": getattr(args, "metrics_port", None),
         "log_format": getattr(args, "log_format", None),
+        "read_only": "true" if getattr(args, "read_only", None) else None,
     }
 
 

@@ -59,6 +59,9 @@ class Settings:
     """Port of the /metrics and /healthz server (``HEADLESS_AUDITOR_METRICS_PORT``)."""
     log_format: str = "text"
     """``text`` or ``json`` (``HEADLESS_AUDITOR_LOG_FORMAT``); defaults to json in a cluster."""
+    read_only: bool = False
+    """Write nothing to the API (``HEADLESS_AUDITOR_READ_ONLY``, ``--read-only``): no conditions,
+    no reports, no Events; the verdicts are in the metrics and the log only."""
 
     def servers_or(
         self, discover: Callable[[], tuple[records.DNSServer, ...]]
@@ -155,6 +158,16 @@ def _address(text: str) -> str:
     return text
 
 
+def _boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in _BOOLEANS:
+        raise ValueError("must be true or false")
+    return _BOOLEANS[value]
+
+
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
 def _log_format(text: str) -> str:
     if text not in ("text", "json"):
         raise ValueError("must be text or json")
@@ -175,6 +188,7 @@ PARSERS: Mapping[str, Callable[[str], object]] = {
     "metrics_address": _address,
     "metrics_port": _port,
     "log_format": _log_format,
+    "read_only": _boolean,
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+import yaml
 
 from tests import poll
 from tests.e2e import cluster as cl
@@ -25,6 +26,7 @@ def test_values_schema_rejects_bad_values(cluster: cl.Cluster) -> None:
         "config.sweepInterval=-1",
         "bogus=1",
         "config.logFormat=xml",
+        "config.readOnly=sometimes",
         "image.pullPolicy=Sometimes",
     ):
         proc = delivery.helm(
@@ -40,6 +42,34 @@ def test_values_schema_rejects_bad_values(cluster: cl.Cluster) -> None:
         )
         assert proc.returncode != 0, bad
         assert "values don't meet the specifications of the schema" in proc.stderr, proc.stderr
+
+
+def cluster_role_verbs(cluster: cl.Cluster, *values: str) -> dict[str, set[str]]:
+    """The verbs of the chart's ClusterRole and Role, by resource, rendered with ``values``."""
+    sets = [a for v in values for a in ("--set", v)]
+    args = ("template", "t", str(delivery.CHART), "--kube-version", "1.36.3", *sets)
+    rendered = yaml.safe_load_all(delivery.helm(cluster, *args).stdout)
+    verbs: dict[str, set[str]] = {}
+    for obj in rendered:
+        if obj and obj["kind"] in ("ClusterRole", "Role"):
+            for rule in obj["rules"]:
+                for resource in rule["resources"]:
+                    verbs.setdefault(resource, set()).update(rule["verbs"])
+    return verbs
+
+
+def test_read_only_rbac_has_no_write_verb(cluster: cl.Cluster) -> None:
+    writes = {"create", "update", "patch", "delete", "deletecollection"}
+    default = cluster_role_verbs(cluster)
+    assert default["services/status"] == {"patch"}  # the control: writes are there by default
+    read_only = cluster_role_verbs(cluster, "config.readOnly=true")
+    assert read_only, "no RBAC rendered"
+    assert {r: v & writes for r, v in read_only.items() if v & writes} == {}
+    assert read_only["services"] == {"get", "list", "watch"}
+    env = delivery.helm(
+        cluster, "template", "t", str(delivery.CHART), "--set", "config.readOnly=true"
+    ).stdout
+    assert '{name: HEADLESS_AUDITOR_READ_ONLY, value: "true"}' in env
 
 
 def test_deploy_manifests_are_the_chart_rendering() -> None:

@@ -76,6 +76,41 @@ def test_publish_not_ready_keeps_both_true(cluster, namespace, start_operator) -
     assert current[DNS]["status"] == "True"
 
 
+def test_read_only_writes_nothing_and_metrics_carry_the_verdict(
+    cluster, namespace, start_operator
+) -> None:
+    start_web(cluster, namespace)
+    cl.set_pod_ready(cluster, namespace, "web-1", ready=False)
+    op = start_operator(extra_env={"HEADLESS_AUDITOR_READ_ONLY": "true"})
+    series = {"namespace": namespace, "service": "nginx", "condition": "PodNamesResolvable"}
+    poll.until(
+        lambda: op.metric("headless_auditor_service_condition", **series, status="False") == 1,
+        timeout=30,
+        what="PodNamesResolvable False in the metrics",
+    )
+    op.wait_sweeps(2)
+    # Nothing was written, as the API server records it: no field manager of ours on the
+    # Service, no condition, no report object, no Event; and the operator counted no write.
+    service = cluster.get("service", "nginx", namespace)
+    managers = {m.get("manager") for m in service["metadata"].get("managedFields", [])}
+    assert "headless-auditor" not in managers, managers
+    assert not service.get("status", {}).get("conditions")
+    assert cluster.kubectl("get", "hsa", "-n", namespace, "-o", "name").strip() == ""
+    ours = [
+        e
+        for e in json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json"))[
+            "items"
+        ]
+        if e.get("reportingComponent") == "headless-auditor"
+    ]
+    assert ours == []
+    for kind in ("service_status", "report", "event"):
+        assert op.metric("headless_auditor_writes_total", kind=kind) is None
+    logged = op.log.read_text()
+    assert "read-only: no Event written" in logged
+    assert "web-1" in logged
+
+
 def events(cluster: cl.Cluster, namespace: str, kind: str, reason: str) -> list[dict[str, Any]]:
     out = cluster.kubectl(
         "get",

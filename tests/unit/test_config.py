@@ -63,6 +63,7 @@ def test_flags_win_over_environment() -> None:
         ("HEADLESS_AUDITOR_LOG_FORMAT", "xml"),
         ("HEADLESS_AUDITOR_METRICS_PORT", "0"),
         ("HEADLESS_AUDITOR_GRACE_SECONDS", "nan"),
+        ("HEADLESS_AUDITOR_READ_ONLY", "maybe"),
     ],
 )
 def test_bad_values_name_the_variable_and_the_value(variable: str, value: str) -> None:
@@ -70,6 +71,15 @@ def test_bad_values_name_the_variable_and_the_value(variable: str, value: str) -
         config.load({variable: value})
     assert variable in str(error.value)
     assert repr(value) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("true", True), ("True", True), ("1", True), ("yes", True), ("false", False), ("0", False)],
+)
+def test_read_only_is_a_boolean(value: str, expected: bool) -> None:
+    assert config.load({"HEADLESS_AUDITOR_READ_ONLY": value}).read_only is expected
+    assert config.Settings().read_only is False
 
 
 def test_bad_flag_names_the_flag() -> None:

@@ -280,6 +280,44 @@ async def test_metrics_follow_the_audit() -> None:
     assert h.value("service_condition", **key, condition="DNSConsistent", status="False") == 0
 
 
+async def test_read_only_writes_nothing_and_the_metrics_and_log_carry_the_verdict(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sources = nginx_sources(web_2_ready=False)
+    registry = prom.CollectorRegistry()
+    meters = metrics.Metrics(registry)
+    loop = scheduler.Scheduler(
+        SETTINGS,
+        prober=healthy_prober(sources),
+        outputs=publisher.read_only(meters, clock=Clock()),
+        meters=meters,
+        corefile_reader=corefile.CorefileOptions,
+    )
+    loop.attach(sources)
+    with caplog.at_level(logging.INFO):
+        await loop.sweep()
+        await loop.sweep()
+    key = {"namespace": "default", "service": "nginx"}
+    value = registry.get_sample_value
+    assert (
+        value(
+            f"{P}_service_condition", {**key, "condition": "PodNamesResolvable", "status": "False"}
+        )
+        == 1
+    )
+    assert (
+        value(f"{P}_service_condition", {**key, "condition": "DNSConsistent", "status": "True"})
+        == 1
+    )
+    assert next(m for m in registry.collect() if m.name == f"{P}_writes").samples == []
+    told = [
+        r.getMessage() for r in caplog.records if "read-only: no Event written" in r.getMessage()
+    ]
+    assert len(told) == 1  # the one transition, once
+    assert "PodNamesResolvable" in told[0]
+    assert "web-2" in told[0]
+
+
 # -- changes ------------------------------------------------------------------------------------
 
 

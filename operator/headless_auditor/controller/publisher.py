@@ -74,6 +74,8 @@ class Publisher:
     async def publish(self, change: sinks.Change) -> None:
         """Every sink's writes; raises what the first failing sink raised."""
         pending = sum(1 for sink in self.writing if sink.reads_previous)
+        if not pending:
+            self._written(change)
         try:
             for sink in self.writing:
                 await sink.publish(change)
@@ -144,6 +146,15 @@ def standard(
             events.EventsSink(counted),
             report.ReportSink(counted, reports_reader, clock),
         ],
+        observing=[metrics.MetricsSink(meters)],
+        clock=clock,
+    )
+
+
+def read_only(meters: metrics.Metrics, clock: audit.Clock = audit.utc_now) -> Publisher:
+    """The outputs of the read-only mode: metrics, and the Events as log lines; no API write."""
+    return Publisher(
+        writing=[events.EventsSink(writers.LogWriter())],
         observing=[metrics.MetricsSink(meters)],
         clock=clock,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import pathlib
@@ -105,9 +106,12 @@ def _build(
     prober: probe.Prober,
 ) -> scheduler.Scheduler:
     """The scheduler and its outputs, wired to the API and the prober."""
-    outputs = publisher.standard(
-        writers.KubeWriter(kube), meters, reports_reader=lambda: gather.existing_reports(kube)
-    )
+    if settings.read_only:
+        logger.info("read-only: no conditions, reports or Events are written; see the metrics")
+        outputs = publisher.read_only(meters)
+    else:
+        reader = functools.partial(gather.existing_reports, kube)
+        outputs = publisher.standard(writers.KubeWriter(kube), meters, reports_reader=reader)
     return scheduler.Scheduler(
         settings,
         prober=prober,

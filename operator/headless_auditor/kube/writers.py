@@ -145,3 +145,33 @@ class RecordingWriter:
 
     async def apply(self, path: str, body: Mapping[str, Any]) -> None:
         self.applied.append((path, dict(body)))
+
+
+class LogWriter:
+    """The read-only mode's writer: what would have been an Event is a log line; nothing else
+    may be written (the read-only publisher registers no sink that would)."""
+
+    def __init__(self, log: logging.Logger = logger) -> None:
+        self._log = log
+
+    async def event(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
+        level = logging.INFO if type_ == "Normal" else logging.WARNING
+        where = f"{ref.kind} {ref.namespace}/{ref.name}"
+        self._log.log(level, "%s %s: %s (read-only: no Event written)", where, reason, message)
+
+    async def apply_conditions(
+        self, namespace: str, name: str, conditions: Sequence[Mapping[str, Any]]
+    ) -> None:
+        raise _read_only(f"conditions of {namespace}/{name}")
+
+    async def apply_report(
+        self, namespace: str, name: str, service_uid: str, status: Mapping[str, Any]
+    ) -> None:
+        raise _read_only(f"the report of {namespace}/{name}")
+
+    async def apply(self, path: str, body: Mapping[str, Any]) -> None:
+        raise _read_only(path)
+
+
+def _read_only(what: str) -> RuntimeError:
+    return RuntimeError(f"read-only mode: {what} must not be written")
