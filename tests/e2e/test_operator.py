@@ -111,6 +111,69 @@ def test_read_only_writes_nothing_and_metrics_carry_the_verdict(
     assert "web-1" in logged
 
 
+def ours(cluster: cl.Cluster, namespace: str) -> list[dict[str, Any]]:
+    """The Events the operator sent in ``namespace``."""
+    items = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json"))["items"]
+    return [e for e in items if e.get("reportingComponent") == "headless-auditor"]
+
+
+def test_a_service_that_opts_out_is_left_alone(cluster, namespace, start_operator) -> None:
+    start_web(cluster, namespace)
+    op = start_operator()
+    wait_condition(cluster, namespace, DNS, "True")
+    poll.until(
+        lambda: cluster.kubectl("get", "hsa", "-n", namespace, "-o", "name").strip(),
+        timeout=30,
+        what="the report written",
+    )
+    series = {"namespace": namespace, "service": "nginx", "state": "Consistent"}
+    assert op.metric("headless_auditor_service_dns_state", **series) == 1
+    cluster.kubectl("annotate", "svc", "nginx", "-n", namespace, "headless-auditor.io/ignore=true")
+    poll.until(lambda: not conditions(cluster, namespace), timeout=30, what="our conditions gone")
+    poll.until(
+        lambda: not cluster.kubectl("get", "hsa", "-n", namespace, "-o", "name").strip(),
+        timeout=30,
+        what="the report deleted",
+    )
+    poll.until(
+        lambda: op.metric("headless_auditor_service_dns_state", **series) is None,
+        timeout=30,
+        what="the series dropped",
+    )
+    sent = len(ours(cluster, namespace))
+    cl.set_pod_ready(cluster, namespace, "web-1", ready=False)  # would be an Event otherwise
+    op.wait_sweeps(2)
+    assert conditions(cluster, namespace) == {}
+    assert len(ours(cluster, namespace)) == sent
+
+
+def test_ignored_findings_do_not_count_and_an_unknown_code_does(
+    cluster, namespace, start_operator
+) -> None:
+    start_web(cluster, namespace, annotations={TOLERATE: "true"})
+    start_operator()
+    wait_condition(cluster, namespace, CONFIG, "False")
+    ignore = "headless-auditor.io/ignore-findings"
+    code = "TolerateUnreadyAnnotationIneffective"
+    cluster.kubectl("annotate", "svc", "nginx", "-n", namespace, f"{ignore}={code}")
+    wait_condition(cluster, namespace, CONFIG, "True")
+    report = poll.until(
+        lambda: (
+            (r := cluster.get("hsa", "nginx", namespace))["status"].get("ignoredFindings") and r
+        ),
+        timeout=30,
+        what="the report listing the ignored finding",
+    )
+    assert [f["code"] for f in report["status"]["ignoredFindings"]] == [code]
+    assert code not in {f["code"] for f in report["status"]["findings"]}
+    cluster.kubectl(
+        "annotate", "svc", "nginx", "-n", namespace, f"{ignore}={code},NoSuchCode", "--overwrite"
+    )
+    invalid = wait_condition(cluster, namespace, CONFIG, "False")
+    assert invalid["reason"] == "IgnoredCodeUnknown"
+    assert "NoSuchCode" in invalid["message"]
+
+
 def events(cluster: cl.Cluster, namespace: str, kind: str, reason: str) -> list[dict[str, Any]]:
     out = cluster.kubectl(
         "get",

@@ -17,7 +17,7 @@ import pytest
 from builders import T0
 from hypothesis import strategies as st
 
-from headless_auditor.core import audit, lint, podnames, records, text, verdict
+from headless_auditor.core import audit, podnames, records, rules, text, verdict
 from headless_auditor.sinks import conditions
 
 State = verdict.State
@@ -54,7 +54,7 @@ def make_audit(
     v: verdict.Verdict | None,
     *,
     exists: bool = True,
-    findings: Sequence[lint.Finding] = (),
+    findings: Sequence[rules.Finding] = (),
     problems: Sequence[podnames.PodNameProblem] = (),
 ) -> audit.Audit:
     return audit.Audit(
@@ -69,9 +69,9 @@ def make_audit(
     )
 
 
-def finding(code: str, message: str | None = None) -> lint.Finding:
-    return lint.Finding(
-        code, lint.SEVERITIES[code], message or f"fix {code}", f"Service/nginx-{code}"
+def finding(code: str, message: str | None = None) -> rules.Finding:
+    return rules.Finding(
+        code, rules.SEVERITIES[code], message or f"fix {code}", f"Service/nginx-{code}"
     )
 
 
@@ -206,10 +206,10 @@ def test_configuration_valid_reason_is_the_first_serious_finding() -> None:
     assert found["message"] == "add a port; ServiceNotFound: create the Service"
 
 
-@pytest.mark.parametrize("code", sorted(lint.SEVERITIES))
+@pytest.mark.parametrize("code", sorted(rules.SEVERITIES))
 def test_every_finding_code_decides_configuration_valid(code: str) -> None:
     found = by_type(conditions.desired(make_audit(None, findings=[finding(code)])))[CONFIG]
-    if lint.SEVERITIES[code] is lint.Severity.INFO:
+    if rules.SEVERITIES[code] is rules.Severity.INFO:
         assert (found["status"], found["reason"]) == ("True", "Valid")
     else:
         assert (found["status"], found["reason"]) == ("False", code)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from prometheus_client.samples import Sample
 
 from headless_auditor import __version__
-from headless_auditor.core import audit, expected, lint, podnames, records, verdict
+from headless_auditor.core import audit, expected, lint, podnames, records, rules, verdict
 from headless_auditor.sinks import conditions, metrics
 
 P = metrics.PREFIX
@@ -60,7 +60,7 @@ def stale_verdict() -> verdict.Verdict:
 
 
 def make_audit(
-    v: verdict.Verdict | None, *, name: str = "nginx", findings: Sequence[lint.Finding] = ()
+    v: verdict.Verdict | None, *, name: str = "nginx", findings: Sequence[rules.Finding] = ()
 ) -> audit.Audit:
     return audit.Audit(
         namespace="default",
@@ -74,8 +74,8 @@ def make_audit(
     )
 
 
-def finding(code: str) -> lint.Finding:
-    return lint.Finding(code, lint.SEVERITIES[code], "m", "Service/nginx")
+def finding(code: str) -> rules.Finding:
+    return rules.Finding(code, rules.SEVERITIES[code], "m", "Service/nginx")
 
 
 def conds_of(result: audit.Audit) -> list[conditions.Condition]:
@@ -230,7 +230,7 @@ def test_set_findings_counts_codes_and_zeroes_vanished_ones(
     registry: prom.CollectorRegistry, meters: metrics.Metrics
 ) -> None:
     def count(code: str) -> float | None:
-        labels = {"code": code, "severity": lint.SEVERITIES[code].value}
+        labels = {"code": code, "severity": rules.SEVERITIES[code].value}
         return registry.get_sample_value(f"{P}_findings", labels)
 
     meters.set_findings(
@@ -243,7 +243,7 @@ def test_set_findings_counts_codes_and_zeroes_vanished_ones(
     meters.set_findings([make_audit(None, name="b", findings=[finding("NoPorts")])])
     assert (count("ServiceNotFound"), count("NoPorts")) == (0, 1)
     meters.set_findings([])
-    assert {code: count(code) for code in lint.SEVERITIES} == dict.fromkeys(lint.SEVERITIES, 0)
+    assert {code: count(code) for code in rules.SEVERITIES} == dict.fromkeys(rules.SEVERITIES, 0)
 
 
 def test_build_info(registry: prom.CollectorRegistry, meters: metrics.Metrics) -> None:
@@ -336,8 +336,8 @@ def test_no_label_value_contains_a_pod_ip(case: tuple[audit.Audit, list[str]]) -
         set(STATES)
         | set(SHORT.values())
         | {"True", "False", "Unknown", "expected", "missing", "unexpected"}
-        | {s.value for s in lint.Severity}
-        | set(lint.SEVERITIES)
+        | {s.value for s in rules.Severity}
+        | set(rules.SEVERITIES)
         | {o.value for o in records.Outcome}
         | {VIP.address, R1.address, R6.address}
         | {"default", "nginx", __version__}

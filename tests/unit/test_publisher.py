@@ -61,6 +61,9 @@ class PolicyReportSink:
     def forget(self, key: sinks.Key) -> None:
         del key
 
+    async def retire(self, retired: sinks.Retirement) -> None:
+        del retired
+
 
 def change_of(outputs: publisher.Publisher) -> sinks.Change:
     return outputs.change(

@@ -14,7 +14,7 @@ from builders import T0, answer, q
 from hypothesis import strategies as st
 
 from headless_auditor.check import render
-from headless_auditor.core import audit, lint, podnames, records, verdict
+from headless_auditor.core import audit, podnames, records, rules, verdict
 
 R1 = records.DNSServer("10.244.0.2", 53)
 R2 = records.DNSServer("fd00::3", 5353)
@@ -37,8 +37,8 @@ def bare_verdict(state: State) -> verdict.Verdict:
     )
 
 
-def finding(code: str, subject: str = "Service/nginx") -> lint.Finding:
-    return lint.Finding(code, lint.SEVERITIES[code], f"what to do about {code}", subject)
+def finding(code: str, subject: str = "Service/nginx") -> rules.Finding:
+    return rules.Finding(code, rules.SEVERITIES[code], f"what to do about {code}", subject)
 
 
 def problem(ordinal: int, code: str) -> podnames.PodNameProblem:
@@ -48,7 +48,7 @@ def problem(ordinal: int, code: str) -> podnames.PodNameProblem:
 
 def make_audit(
     state: State | verdict.Verdict | None = State.CONSISTENT,
-    *findings: lint.Finding,
+    *findings: rules.Finding,
     problems: Sequence[podnames.PodNameProblem] = (),
     name: str = "nginx",
     namespace: str = "default",
@@ -75,9 +75,9 @@ ERROR = finding("ServiceNotFound", "StatefulSet/web")
 
 def test_severities_used_here() -> None:
     assert (INFO.severity, WARNING.severity, ERROR.severity) == (
-        lint.Severity.INFO,
-        lint.Severity.WARNING,
-        lint.Severity.ERROR,
+        rules.Severity.INFO,
+        rules.Severity.WARNING,
+        rules.Severity.ERROR,
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from builders import T0, answer, q
 
-from headless_auditor.core import audit, lint, podnames, records, verdict
+from headless_auditor.core import audit, podnames, records, rules, verdict
 from headless_auditor.kube import errors, resources
 from headless_auditor.sinks import conditions, report
 
@@ -41,8 +41,8 @@ def mixed_verdict() -> verdict.Verdict:
     return verdict.verdict(EXPECTED, OBSERVED, now=T0, last_change=None, grace_seconds=5.0)
 
 
-def finding(code: str) -> lint.Finding:
-    return lint.Finding(code, lint.SEVERITIES[code], f"fix {code}", "StatefulSet/web")
+def finding(code: str) -> rules.Finding:
+    return rules.Finding(code, rules.SEVERITIES[code], f"fix {code}", "StatefulSet/web")
 
 
 def make_audit(v: verdict.Verdict | None, **changes: Any) -> audit.Audit:

@@ -581,6 +581,60 @@ async def test_missing_service_warns_each_statefulset_once() -> None:
     assert all('spec.serviceName "nginx"' in m for *_, m in h.writer.events)
 
 
+def opt_out(body: dict[str, Any], annotation: str = "headless-auditor.io/ignore") -> None:
+    body["metadata"]["annotations"][annotation] = "true"
+
+
+async def test_a_service_that_opts_out_loses_what_we_wrote_once_and_is_left_alone() -> None:
+    h = make(nginx_sources(web_2_ready=False))
+    await h.loop.audit_key(KEY)
+    events_before = len(h.writer.events)
+    written = h.conditions_written()[-1]
+    service = h.sources.services[KEY]
+    service["status"]["conditions"] = [*written, {"type": "other.io/Ready", "status": "True"}]
+    opt_out(service)
+    key = {"namespace": "default", "service": "nginx"}
+    assert h.value("service_dns_state", **key, state="Consistent") == 1
+    assert await h.loop.audit_key(KEY) is None
+    # our conditions go by an apply of the empty set: the API server keeps other managers' ones
+    assert h.writer.conditions[-1] == ("default", "nginx", [])
+    assert h.writer.deleted_reports == [("default", "nginx")]
+    assert h.value("service_dns_state", **key, state="Consistent") is None
+    assert KEY not in h.loop.latest
+    service["status"]["conditions"] = [{"type": "other.io/Ready", "status": "True"}]  # the echo
+    writes = (len(h.writer.conditions), len(h.writer.reports), len(h.writer.deleted_reports))
+    await h.loop.sweep()
+    await h.loop.audit_key(KEY, requested=True)
+    after = (len(h.writer.conditions), len(h.writer.reports), len(h.writer.deleted_reports))
+    assert after == writes  # once
+    assert len(h.writer.events) == events_before
+    asked = len(h.prober.asked)
+    await h.loop.sweep()
+    assert len(h.prober.asked) == asked
+
+
+async def test_a_report_found_at_start_is_deleted_for_a_service_that_opted_out() -> None:
+    sources = nginx_sources()
+    sources.reports[KEY] = {"dnsState": "Consistent"}
+    opt_out(sources.services[KEY])
+    h = make(sources)
+    await h.loop.audit_key(KEY, requested=True)  # kopf's listing at start requests every Service
+    assert h.writer.deleted_reports == [("default", "nginx")]
+    assert h.writer.conditions == []  # it carried none of ours
+    assert h.prober.asked == []
+
+
+async def test_a_statefulset_that_opts_out_is_not_warned_about_nor_audited() -> None:
+    web, db = statefulset_body("web", "uid-web"), statefulset_body("db", "uid-db")
+    opt_out(web)
+    h = make(DictSources(statefulsets_of={KEY: [web, db]}), prober=probe.InMemoryProber())
+    await h.loop.audit_key(KEY)
+    assert [ref.name for ref, *_ in h.writer.events] == ["db"]
+    opt_out(db)
+    assert await h.loop.audit_key(KEY) is None
+    assert KEY not in h.loop.latest
+
+
 async def test_a_new_statefulset_naming_the_missing_service_is_warned_too() -> None:
     sources = DictSources(statefulsets_of={KEY: [statefulset_body("web", "uid-web")]})
     h = make(sources, prober=probe.InMemoryProber())

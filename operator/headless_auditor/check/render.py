@@ -125,6 +125,7 @@ def audit_json(a: audit.Audit) -> dict[str, Any]:
         "valid": a.valid,
         "dns": _verdict_json(a.verdict) if a.verdict else None,
         "findings": audit.findings_json(a),
+        "ignoredFindings": audit.findings_json(a, ignored=True),
         "podNameProblems": audit.pod_problems_json(a),
         "auditedAt": a.audited_at.isoformat(),
     }

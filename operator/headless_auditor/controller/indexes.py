@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from headless_auditor import sinks
-from headless_auditor.core import corefile, objects, snapshots
+from headless_auditor.core import corefile, objects, optout, snapshots
 
 Key = snapshots.Key
 Obj = Mapping[str, Any]
@@ -69,18 +69,21 @@ class Inputs:
     service: Mapping[str, Any] | None
     """The trimmed Service (None: it does not exist), for the publisher."""
     owners: tuple[sinks.Owner, ...]
-    """The StatefulSets naming the Service."""
+    """The StatefulSets naming the Service (not those that opted out)."""
+    ignored: bool = False
+    """The Service opted out (``headless-auditor.io/ignore``): retire it, do not audit it."""
 
 
 def inputs(sources: Sources, key: Key, options: corefile.CorefileOptions) -> Inputs | None:
     """The inputs of the audit of ``key``; None when it is no longer audited."""
     service = sources.service(key)
-    statefulsets = sources.statefulsets(key)
+    statefulsets = [s for s in sources.statefulsets(key) if not optout.is_ignored(s)]
     if not statefulsets and (service is None or not snapshots.is_headless(service)):
         return None
     snapshot = snapshots.snapshot(key, service, sources.slices(key), statefulsets, options)
     owners = tuple(_owner(s) for s in statefulsets)
-    return Inputs(snapshot, service, owners)
+    ignored = service is not None and optout.is_ignored(service)
+    return Inputs(snapshot, service, owners, ignored)
 
 
 def _owner(statefulset: Obj) -> sinks.Owner:
@@ -127,7 +130,7 @@ def trim_service(obj: Obj) -> dict[str, Any]:
         "ipFamilies",
     )
     return {
-        "metadata": _trimmed_meta(obj, annotations=(objects.TOLERATE_UNREADY_ANNOTATION,)),
+        "metadata": _trimmed_meta(obj, annotations=_SERVICE_ANNOTATIONS),
         "spec": {k: spec[k] for k in keys if k in spec},
         "status": {"conditions": list((obj.get("status") or {}).get("conditions") or [])},
     }
@@ -147,4 +150,14 @@ def trim_statefulset(obj: Obj) -> dict[str, Any]:
     template_meta = (spec.get("template") or {}).get("metadata") or {}
     kept = {k: spec[k] for k in ("serviceName", "replicas", "selector", "ordinals") if k in spec}
     kept["template"] = {"metadata": {"labels": dict(template_meta.get("labels") or {})}}
-    return {"metadata": _trimmed_meta(obj), "spec": kept}
+    return {
+        "metadata": _trimmed_meta(obj, annotations=(objects.IGNORE_ANNOTATION,)),
+        "spec": kept,
+    }
+
+
+_SERVICE_ANNOTATIONS = (
+    objects.TOLERATE_UNREADY_ANNOTATION,
+    objects.IGNORE_ANNOTATION,
+    objects.IGNORE_FINDINGS_ANNOTATION,
+)

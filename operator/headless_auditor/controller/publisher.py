@@ -103,6 +103,17 @@ class Publisher:
         for sink in (*self.writing, *self.observing):
             sink.forget(key)
 
+    async def retire(self, key: sinks.Key, service: Mapping[str, Any]) -> None:
+        """The Service opted out: every sink undoes its writes there; raises the first failure
+        (the scheduler retries; a retired sink has nothing left to undo)."""
+        self._remembered.pop(key, None)
+        meta = service.get("metadata", {})
+        carried = conditions.ours((service.get("status") or {}).get("conditions") or [])
+        subject = sinks.Subject(str(meta.get("uid", "")), meta.get("generation"))
+        retired = sinks.Retirement(key, subject, carried)
+        for sink in (*self.writing, *self.observing):
+            await sink.retire(retired)
+
 
 class CountingWriter:
     """A writer that counts each successful write in ``headless_auditor_writes_total``."""
@@ -130,6 +141,10 @@ class CountingWriter:
     async def apply(self, path: str, body: Mapping[str, Any]) -> None:
         await self._writer.apply(path, body)
         self._writes.labels(str(body.get("kind", "object")).lower()).inc()
+
+    async def delete_report(self, namespace: str, name: str) -> None:
+        await self._writer.delete_report(namespace, name)
+        self._writes.labels("report_deletion").inc()
 
 
 def standard(

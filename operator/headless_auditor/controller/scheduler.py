@@ -189,16 +189,42 @@ class Scheduler:
         async with self._locks[key]:
             async with self._limit:  # bounds the DNS work; the writes wait outside the slot
                 inputs = self._inputs(key)
-                if inputs is None:
-                    self._forget(key)
-                    return None
-                audited = _Audited((inputs.snapshot, self.servers()), time.monotonic())
-                if (skipped := self._unchanged(key, audited, requested, since)) is not None:
-                    return skipped
-                self._audited[key] = audited
-                result = await self._audit(inputs.snapshot, audited.inputs[1])
-            await self._publish(key, inputs, result, audited.started)
+                if inputs is None or inputs.ignored:
+                    done = None
+                else:
+                    done = await self._audit_unless_unchanged(key, inputs, requested, since)
+            if inputs is None:
+                self._forget(key)
+                return None
+            if inputs.ignored:
+                await self._retire(key, inputs)
+                return None
+            assert done is not None
+            result, started = done
+            if started is not None:  # a fresh result, not the last one again
+                await self._publish(key, inputs, result, started)
             return result
+
+    async def _audit_unless_unchanged(
+        self, key: Key, inputs: indexes.Inputs, requested: bool, since: float | None
+    ) -> tuple[audit.Audit, float | None]:
+        """The audit's result and when it started; the last result (and None) when skipped."""
+        audited = _Audited((inputs.snapshot, self.servers()), time.monotonic())
+        if (skipped := self._unchanged(key, audited, requested, since)) is not None:
+            return skipped, None
+        self._audited[key] = audited
+        return await self._audit(inputs.snapshot, audited.inputs[1]), audited.started
+
+    async def _retire(self, key: Key, inputs: indexes.Inputs) -> None:
+        """The Service opted out: what we wrote there goes (once), and it is not audited."""
+        assert inputs.service is not None
+        try:
+            await self.outputs.retire(key, inputs.service)
+        except Exception as error:
+            self._failed(key, error)
+            return
+        self._audited.pop(key, None)
+        self._latest.pop(key, None)
 
     async def _audit(
         self, snapshot: objects.Snapshot, servers: tuple[records.DNSServer, ...]
@@ -226,15 +252,19 @@ class Scheduler:
             )
             await self.outputs.publish(change)
         except Exception as error:
-            if isinstance(error, errors.ApiError) and _gone(error):
-                logger.info("%s/%s went away while writing its audit: %s", *key, error)
-            else:
-                logger.exception("writing the audit of %s/%s failed; retrying later", *key)
-                self.request([key], delay=self.settings.debounce + 5, force=True)
+            self._failed(key, error)
         self._latest[key] = result
         v = result.verdict
         if v is not None and v.state is verdict.State.CONVERGING:
             self.request([key], delay=v.grace_remaining + 0.2, force=True)
+
+    def _failed(self, key: Key, error: Exception) -> None:
+        """A write failed: retried later, unless the Service is being deleted."""
+        if isinstance(error, errors.ApiError) and _gone(error):
+            logger.info("%s/%s went away while writing its audit: %s", *key, error)
+        else:
+            logger.exception("writing the audit of %s/%s failed; retrying later", *key)
+            self.request([key], delay=self.settings.debounce + 5, force=True)
 
     def _forget(self, key: Key) -> None:
         self._audited.pop(key, None)

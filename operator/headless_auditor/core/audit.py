@@ -12,7 +12,7 @@ import dataclasses
 import datetime
 from collections.abc import Callable
 
-from headless_auditor.core import corefile, lint, podnames, records, verdict
+from headless_auditor.core import corefile, podnames, records, rules, verdict
 
 Clock = Callable[[], datetime.datetime]
 
@@ -58,14 +58,16 @@ class Audit:
     headless: bool
     verdict: verdict.Verdict | None
     """None when DNS was not asked: the Service is missing or not headless (see findings)."""
-    findings: tuple[lint.Finding, ...]
+    findings: tuple[rules.Finding, ...]
     pod_problems: tuple[podnames.PodNameProblem, ...]
     audited_at: datetime.datetime
+    ignored_findings: tuple[rules.Finding, ...] = ()
+    """Findings the Service's ignore-findings annotation takes out of ``findings``."""
 
     @property
     def valid(self) -> bool:
         """No finding worse than info."""
-        return all(f.severity is lint.Severity.INFO for f in self.findings)
+        return all(f.severity is rules.Severity.INFO for f in self.findings)
 
     @property
     def record_counts(self) -> dict[str, int]:
@@ -85,11 +87,11 @@ class Audit:
         return self.verdict.state.value if self.verdict else "NotAudited"
 
 
-def findings_json(result: Audit) -> list[dict[str, str]]:
-    """Findings as the report object and ``check -o json`` show them."""
+def findings_json(result: Audit, *, ignored: bool = False) -> list[dict[str, str]]:
+    """Findings (or the ignored ones) as the report object and ``check -o json`` show them."""
     return [
         {"code": f.code, "severity": str(f.severity), "subject": f.subject, "message": f.message}
-        for f in result.findings
+        for f in (result.ignored_findings if ignored else result.findings)
     ]
 
 

@@ -1,7 +1,7 @@
 """Misconfigurations of a headless Service and its StatefulSets, read from the API objects alone.
 
 :func:`lint` backs the ``ConfigurationValid`` condition: each :class:`Finding` has a stable code
-(:data:`CODES`), a severity fixed per code, a subject (``Service/nginx``, ``StatefulSet/web``,
+(:data:`rules.RULES`), a severity fixed per code, a subject (``Service/nginx``, ``StatefulSet/web``,
 ``EndpointSlice/nginx-abcde``) and a message that says what to change. Errors break the names
 users almost certainly rely on; warnings are probably unintended; infos are worth knowing but
 by design (a reasonable policy: errors and warnings make the condition False, infos do not).
@@ -17,124 +17,14 @@ ClusterIP Services too.
 from __future__ import annotations
 
 import collections
-import dataclasses
-import enum
 import re
-import types
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from headless_auditor.core import objects
+from headless_auditor.core import objects, rules
 from headless_auditor.core.facts import Facts, describe, distinct
-
-
-class Severity(enum.StrEnum):
-    """How much a finding matters; see the module docstring."""
-
-    ERROR = "error"
-    WARNING = "warning"
-    INFO = "info"
-
-
-@dataclasses.dataclass(frozen=True)
-class Rule:
-    """One finding code, declared once: its severity (fixed per code) and its one-line meaning."""
-
-    code: str
-    severity: Severity
-    meaning: str
-    """What is wrong, in one line (docs and alerts quote it)."""
-
-
-def _declare(*rules: Rule) -> Mapping[str, Rule]:
-    table = {rule.code: rule for rule in rules}
-    if len(table) != len(rules):
-        raise ValueError("a finding code is declared more than once")
-    return types.MappingProxyType(table)
-
-
-_ERROR, _WARNING, _INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
-
-RULES: Mapping[str, Rule] = _declare(
-    Rule(
-        "ServiceNotFound", _ERROR, "a StatefulSet's serviceName names a Service that does not exist"
-    ),
-    Rule(
-        "ServiceNotHeadless",
-        _WARNING,
-        "a StatefulSet's serviceName names a Service that is not headless",
-    ),
-    Rule(
-        "SelectorlessGoverningService", _WARNING, "a Service without selector governs a StatefulSet"
-    ),
-    Rule(
-        "SelectorMissesStatefulSet",
-        _ERROR,
-        "the Service selector matches none of a StatefulSet's pods",
-    ),
-    Rule("SelectorMatchesNoEndpoints", _WARNING, "the Service selector matches no pod with an IP"),
-    Rule(
-        "TolerateUnreadyAnnotationIneffective",
-        _WARNING,
-        "the deprecated tolerate-unready annotation is set without publishNotReadyAddresses; "
-        "it has had no effect since Kubernetes 1.24",
-    ),
-    Rule(
-        "TolerateUnreadyAnnotationRedundant",
-        _INFO,
-        "the deprecated tolerate-unready annotation duplicates publishNotReadyAddresses",
-    ),
-    Rule("NoPorts", _WARNING, "the Service has no ports, hence no SRV records"),
-    Rule("NoNamedPorts", _INFO, "no port is named, so no _port._proto SRV name exists"),
-    Rule(
-        "ForeignEndpointSlice",
-        _WARNING,
-        "a slice not written by the EndpointSlice controller is labelled with a selector "
-        "Service's name; CoreDNS serves it too",
-    ),
-    Rule(
-        "DuplicateHostname",
-        _WARNING,
-        "several endpoints share one hostname: one name, many addresses",
-    ),
-    Rule(
-        "SubdomainMismatch",
-        _WARNING,
-        "StatefulSet-like pods are endpoints without hostname: their subdomain is not the "
-        "Service name",
-    ),
-    Rule(
-        "PublishNotReadyServesUnready",
-        _INFO,
-        "publishNotReadyAddresses puts unready or terminating endpoints in DNS",
-    ),
-)
-"""Every finding code, the one place it is declared. Codes are stable: alerts and docs use them."""
-
-CODES: Mapping[str, str] = types.MappingProxyType({c: r.meaning for c, r in RULES.items()})
-"""Every finding code, with its one-line meaning (read from :data:`RULES`)."""
-SEVERITIES: Mapping[str, Severity] = types.MappingProxyType(
-    {c: r.severity for c, r in RULES.items()}
-)
-"""The severity of each code (read from :data:`RULES`)."""
+from headless_auditor.core.rules import Finding, finding
 
 _STATEFUL_POD = re.compile(r"^(?P<set>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-(0|[1-9][0-9]*)$")
-
-
-@dataclasses.dataclass(frozen=True, order=True)
-class Finding:
-    """One misconfiguration."""
-
-    code: str
-    severity: Severity
-    message: str
-    subject: str
-    """``Kind/name`` of the object to change (in the Service's namespace)."""
-
-
-def _finding(code: str, subject: str, message: str) -> Finding:
-    """A finding of a code :data:`RULES` declares, with its severity; KeyError for any other."""
-    rule = RULES[code]
-    return Finding(rule.code, rule.severity, message, subject)
 
 
 # -- checks ------------------------------------------------------------------------------------
@@ -143,9 +33,7 @@ def _finding(code: str, subject: str, message: str) -> Finding:
 def lint(snapshot: objects.Snapshot) -> tuple[Finding, ...]:
     """Every misconfiguration in the snapshot, most severe first, in a stable order."""
     facts = Facts.of(snapshot)
-    findings = [f for check in _CHECKS for f in check(facts)]
-    rank = {s: i for i, s in enumerate(Severity)}
-    return tuple(sorted(findings, key=lambda f: (rank[f.severity], f.subject, f.code, f.message)))
+    return rules.ordered(f for check in _CHECKS for f in check(facts))
 
 
 def _governing(facts: Facts) -> Iterator[tuple[objects.Service, objects.StatefulSet]]:
@@ -159,7 +47,7 @@ def _service_not_found(facts: Facts) -> Iterator[Finding]:
         return
     name, ns = facts.snapshot.name, facts.snapshot.namespace
     for sts in facts.snapshot.statefulsets:
-        yield _finding(
+        yield finding(
             "ServiceNotFound",
             f"StatefulSet/{sts.name}",
             f'StatefulSet/{sts.name} has spec.serviceName "{name}", but Service {ns}/{name} does '
@@ -172,7 +60,7 @@ def _service_not_found(facts: Facts) -> Iterator[Finding]:
 def _service_not_headless(facts: Facts) -> Iterator[Finding]:
     for service, sts in _governing(facts):
         if not service.headless:
-            yield _finding(
+            yield finding(
                 "ServiceNotHeadless",
                 f"Service/{service.name}",
                 f"Service/{service.name} governs StatefulSet/{sts.name} but is not headless "
@@ -187,7 +75,7 @@ def _service_not_headless(facts: Facts) -> Iterator[Finding]:
 def _selectorless_governing(facts: Facts) -> Iterator[Finding]:
     for service, sts in _governing(facts):
         if service.selector is None:
-            yield _finding(
+            yield finding(
                 "SelectorlessGoverningService",
                 f"Service/{service.name}",
                 f"Service/{service.name} has no selector, so no controller writes its "
@@ -205,7 +93,7 @@ def _selector_misses_statefulset(facts: Facts) -> Iterator[Finding]:
             objects.selector_matches_pod(selector, sts, i) for i in ordinals
         ):
             continue
-        yield _finding(
+        yield finding(
             "SelectorMissesStatefulSet",
             f"StatefulSet/{sts.name}",
             f"Service/{service.name} selects {objects.format_labels(selector)}, which the pods of "
@@ -224,7 +112,7 @@ def _selector_matches_no_endpoints(facts: Facts) -> Iterator[Finding]:
     if statefulsets and all(sts.replicas == 0 for sts in statefulsets):
         return  # scaled to zero on purpose
     selector = objects.format_labels(service.selector)
-    yield _finding(
+    yield finding(
         "SelectorMatchesNoEndpoints",
         f"Service/{service.name}",
         f"Service/{service.name} selects {selector} but its EndpointSlices hold no endpoints: "
@@ -240,7 +128,7 @@ def _tolerate_unready(facts: Facts) -> Iterator[Finding]:
         return
     annotation = f'{objects.TOLERATE_UNREADY_ANNOTATION}: "true"'
     if service.publish_not_ready_addresses:
-        yield _finding(
+        yield finding(
             "TolerateUnreadyAnnotationRedundant",
             f"Service/{service.name}",
             f"Service/{service.name} sets spec.publishNotReadyAddresses: true and the annotation "
@@ -254,7 +142,7 @@ def _tolerate_unready(facts: Facts) -> Iterator[Finding]:
         if hidden
         else ""
     )
-    yield _finding(
+    yield finding(
         "TolerateUnreadyAnnotationIneffective",
         f"Service/{service.name}",
         f"Service/{service.name} has the annotation {annotation}, which has had no effect since "
@@ -269,7 +157,7 @@ def _ports(facts: Facts) -> Iterator[Finding]:
     if service is None:
         return
     if not service.ports:
-        yield _finding(
+        yield finding(
             "NoPorts",
             f"Service/{service.name}",
             f"Service/{service.name} has no ports, so it has no SRV records ({facts.fqdn()} SRV "
@@ -277,7 +165,7 @@ def _ports(facts: Facts) -> Iterator[Finding]:
             "unaffected. Add named spec.ports if clients use SRV.",
         )
     elif not any(p.name for p in service.ports):
-        yield _finding(
+        yield finding(
             "NoNamedPorts",
             f"Service/{service.name}",
             f"Service/{service.name} has no named port, so there is no _<port>._<proto>."
@@ -294,7 +182,7 @@ def _foreign_slices(facts: Facts) -> Iterator[Finding]:
         if eps.managed_by == objects.ENDPOINTSLICE_CONTROLLER:
             continue
         owner = f'"{eps.managed_by}"' if eps.managed_by else "no one (no managed-by label)"
-        yield _finding(
+        yield finding(
             "ForeignEndpointSlice",
             f"EndpointSlice/{eps.name}",
             f"EndpointSlice/{eps.name} is labelled {objects.SERVICE_NAME_LABEL}={service.name} but "
@@ -312,7 +200,7 @@ def _duplicate_hostnames(facts: Facts) -> Iterator[Finding]:
     for hostname, endpoints in sorted(by_hostname.items()):
         sharing = distinct(endpoints)
         if len(sharing) > 1:
-            yield _finding(
+            yield finding(
                 "DuplicateHostname",
                 f"Service/{facts.snapshot.name}",
                 f'hostname "{hostname}" is shared by {len(sharing)} endpoints '
@@ -341,7 +229,7 @@ def _governed_mismatch(
     facts: Facts, sts: objects.StatefulSet, endpoints: Sequence[objects.Endpoint]
 ) -> Finding:
     name = facts.snapshot.name
-    return _finding(
+    return finding(
         "SubdomainMismatch",
         f"StatefulSet/{sts.name}",
         f"StatefulSet/{sts.name} has pods without a hostname among the endpoints of {name} "
@@ -354,7 +242,7 @@ def _governed_mismatch(
 
 def _foreign_mismatch(facts: Facts, prefix: str, endpoints: Sequence[objects.Endpoint]) -> Finding:
     name = facts.snapshot.name
-    return _finding(
+    return finding(
         "SubdomainMismatch",
         f"Service/{name}",
         f"{name} has endpoints without a hostname whose pods look like pods of a StatefulSet "
@@ -370,7 +258,7 @@ def _publish_not_ready(facts: Facts) -> Iterator[Finding]:
         return
     unready = distinct(e for e in facts.endpoints if e.serving is False or e.terminating)
     if unready:
-        yield _finding(
+        yield finding(
             "PublishNotReadyServesUnready",
             f"Service/{service.name}",
             f"Service/{service.name} has publishNotReadyAddresses: true, so {len(unready)} "

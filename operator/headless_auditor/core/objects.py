@@ -29,6 +29,10 @@ MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 ENDPOINTSLICE_CONTROLLER = "endpointslice-controller.k8s.io"
 """``managed-by`` value of the slices the EndpointSlice controller writes for selector Services."""
 TOLERATE_UNREADY_ANNOTATION = "service.alpha.kubernetes.io/tolerate-unready-endpoints"
+IGNORE_ANNOTATION = "headless-auditor.io/ignore"
+"""``"true"`` on a Service or a StatefulSet: the auditor leaves it alone (:mod:`optout`)."""
+IGNORE_FINDINGS_ANNOTATION = "headless-auditor.io/ignore-findings"
+"""Finding codes, comma-separated, that do not count against one Service (:mod:`optout`)."""
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 REVISION_LABEL = "controller-revision-hash"
@@ -78,6 +82,8 @@ class Service:
     """The deprecated annotation is ``"true"``; it has had no effect since Kubernetes 1.24."""
     ip_families: tuple[str, ...] = ()
     uid: str = ""
+    ignored_findings: tuple[str, ...] = ()
+    """The codes its ``headless-auditor.io/ignore-findings`` annotation names, sorted."""
 
     @property
     def headless(self) -> bool:
@@ -235,7 +241,13 @@ def service_from_api(obj: Mapping[str, Any]) -> Service:
         tolerate_unready_annotation=annotations.get(TOLERATE_UNREADY_ANNOTATION) == "true",
         ip_families=tuple(str(f) for f in spec.get("ipFamilies") or ()),
         uid=str(meta.get("uid", "")),
+        ignored_findings=codes_of(annotations.get(IGNORE_FINDINGS_ANNOTATION)),
     )
+
+
+def codes_of(text: object) -> tuple[str, ...]:
+    """``"A, B,A"`` -> ``("A", "B")``: the codes of an ignore-findings annotation."""
+    return tuple(sorted({c.strip() for c in str(text or "").split(",") if c.strip()}))
 
 
 def _service_port(obj: Mapping[str, Any]) -> ServicePort:

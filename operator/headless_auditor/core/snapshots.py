@@ -12,7 +12,7 @@ import collections
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from headless_auditor.core import corefile, objects
+from headless_auditor.core import corefile, objects, optout
 
 Key = tuple[str, str]
 """``(namespace, name)`` of an audited Service."""
@@ -41,10 +41,16 @@ def slice_key(endpoint_slice: Obj) -> Key | None:
 
 
 def audit_keys(services: Iterable[Obj], statefulsets: Iterable[Obj]) -> list[Key]:
-    """Headless Services and the Services StatefulSets name, sorted, without duplicates."""
+    """Headless Services and the Services StatefulSets name, sorted, without duplicates; none
+    that opted out (:mod:`optout`), and no key only ignored StatefulSets name."""
+    services = list(services)
     keys = {key_of(s) for s in services if is_headless(s)}
-    keys.update(k for k in map(governing_key, statefulsets) if k is not None)
-    return sorted(keys)
+    keys.update(k for k in map(governing_key, _kept(statefulsets)) if k is not None)
+    return sorted(keys - {key_of(s) for s in services if optout.is_ignored(s)})
+
+
+def _kept(statefulsets: Iterable[Obj]) -> list[Obj]:
+    return [s for s in statefulsets if not optout.is_ignored(s)]
 
 
 def snapshot(
@@ -54,9 +60,10 @@ def snapshot(
     statefulsets: Iterable[Obj],
     options: corefile.CorefileOptions,
 ) -> objects.Snapshot:
-    """The snapshot of one Service from its (already grouped) raw objects."""
+    """The snapshot of one Service from its (already grouped) raw objects; ignored StatefulSets
+    are left out."""
     slices = sorted(slices, key=key_of)
-    statefulsets = sorted(statefulsets, key=key_of)
+    statefulsets = sorted(_kept(statefulsets), key=key_of)
     return objects.Snapshot(
         namespace=key[0],
         name=key[1],

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from headless_auditor.core import text
-from headless_auditor.kube import resources
+from headless_auditor.kube import errors, resources
 
 if TYPE_CHECKING:  # only a type here: writing needs no client library until a KubeWriter is made
     from headless_auditor.kube import client
@@ -54,6 +54,10 @@ class Writer(typing.Protocol):
         """Server-side apply of any object of ours at its API ``path`` (a new output's kind)."""
         ...
 
+    async def delete_report(self, namespace: str, name: str) -> None:
+        """Delete the report object (gone already is fine)."""
+        ...
+
 
 class KubeWriter:
     """Writes through the Kubernetes API."""
@@ -63,6 +67,14 @@ class KubeWriter:
 
     async def apply(self, path: str, body: Mapping[str, Any]) -> None:
         await self._apply(path, body)
+
+    async def delete_report(self, namespace: str, name: str) -> None:
+        path = resources.report_path(namespace, name)
+        try:
+            await asyncio.to_thread(self._kube.request, "DELETE", path)
+        except errors.ApiError as error:
+            if error.status != 404:
+                raise
 
     async def _apply(self, path: str, body: Mapping[str, Any]) -> None:
         query = {"fieldManager": FIELD_MANAGER, "force": "true"}
@@ -128,6 +140,7 @@ class RecordingWriter:
     reports: list[tuple[str, str, dict[str, Any]]] = dataclasses.field(default_factory=list)
     events: list[tuple[ObjectRef, str, str, str]] = dataclasses.field(default_factory=list)
     applied: list[tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=list)
+    deleted_reports: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
     async def apply_conditions(
         self, namespace: str, name: str, conditions: Sequence[Mapping[str, Any]]
@@ -145,6 +158,9 @@ class RecordingWriter:
 
     async def apply(self, path: str, body: Mapping[str, Any]) -> None:
         self.applied.append((path, dict(body)))
+
+    async def delete_report(self, namespace: str, name: str) -> None:
+        self.deleted_reports.append((namespace, name))
 
 
 class LogWriter:
@@ -171,6 +187,9 @@ class LogWriter:
 
     async def apply(self, path: str, body: Mapping[str, Any]) -> None:
         raise _read_only(path)
+
+    async def delete_report(self, namespace: str, name: str) -> None:
+        raise _read_only(f"the report of {namespace}/{name}")
 
 
 def _read_only(what: str) -> RuntimeError:

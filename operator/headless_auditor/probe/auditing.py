@@ -7,7 +7,7 @@ handed in, so the operator, the one-shot command and the tests share this code p
 from __future__ import annotations
 
 from headless_auditor import config, probe
-from headless_auditor.core import audit, expected, lint, objects, podnames, verdict
+from headless_auditor.core import audit, expected, lint, objects, optout, podnames, verdict
 
 
 def probe_settings(settings: config.Settings) -> probe.ProbeSettings:
@@ -27,6 +27,7 @@ async def audit_service(
 ) -> audit.Audit:
     """Audit one Service: ask every server every question the snapshot implies."""
     service = snapshot.service
+    findings, ignored = optout.split(lint.lint(snapshot), service)
     result: verdict.Verdict | None = None
     if service is not None and service.headless:
         want = expected.expected_answers(snapshot, context.zone)
@@ -44,7 +45,8 @@ async def audit_service(
         exists=service is not None,
         headless=service is not None and service.headless,
         verdict=result,
-        findings=lint.lint(snapshot),
+        findings=findings,
         pod_problems=podnames.pod_name_problems(snapshot),
         audited_at=clock(),
+        ignored_findings=ignored,
     )

@@ -55,6 +55,16 @@ class Change:
     """``time.monotonic()`` when the audit began."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Retirement:
+    """A Service that opted out (``headless-auditor.io/ignore``): what we wrote there goes."""
+
+    key: Key
+    service: Subject
+    carried: list[Condition]
+    """Our conditions the Service carries now (to be removed once)."""
+
+
 class Sink(Protocol):
     """One output of the audits."""
 
@@ -72,4 +82,8 @@ class Sink(Protocol):
 
     def forget(self, key: Key) -> None:
         """The Service is no longer audited: drop what is remembered of it."""
+        ...
+
+    async def retire(self, retired: Retirement) -> None:
+        """The Service opted out: undo this output's writes there (once), then forget it."""
         ...

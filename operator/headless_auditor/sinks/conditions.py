@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from headless_auditor import sinks
-from headless_auditor.core import audit, lint, podnames, text, verdict
+from headless_auditor.core import audit, podnames, rules, text, verdict
 from headless_auditor.kube import writers
 
 GROUP = "headless-auditor.io"
@@ -74,7 +74,7 @@ def pod_names_resolvable(result: audit.Audit) -> Condition:
 
 
 def configuration_valid(result: audit.Audit) -> Condition:
-    serious = [f for f in result.findings if f.severity is not lint.Severity.INFO]
+    serious = [f for f in result.findings if f.severity is not rules.Severity.INFO]
     if serious:
         # The reason names the first finding; the others are named in the message.
         text = "; ".join([serious[0].message, *(f"{f.code}: {f.message}" for f in serious[1:])])
@@ -162,3 +162,8 @@ class ConditionsSink:
 
     def forget(self, key: sinks.Key) -> None:
         del key
+
+    async def retire(self, retired: sinks.Retirement) -> None:
+        """Our conditions go by server-side apply of an empty set (others' stay untouched)."""
+        if retired.carried:
+            await self.writer.apply_conditions(*retired.key, [])

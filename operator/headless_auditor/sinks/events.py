@@ -63,3 +63,6 @@ class EventsSink:
 
     def forget(self, key: sinks.Key) -> None:
         self._warned.pop(key, None)
+
+    async def retire(self, retired: sinks.Retirement) -> None:
+        self.forget(retired.key)  # no Event: the Service asked to be left alone

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import prometheus_client as prom
 
 from headless_auditor import __version__, sinks
-from headless_auditor.core import audit, lint, records, verdict
+from headless_auditor.core import audit, records, rules, verdict
 
 PREFIX = "headless_auditor"
 _STATES = ("Consistent", "Converging", "Inconsistent", "Unknown", "NotAudited")
@@ -177,14 +177,14 @@ class Metrics:
         for kind, count in result.record_counts.items():
             self.records.labels(*key, kind).set(count)
         self.disagreements.labels(*key).set(len(v.disagreements) if v else 0)
-        for severity in lint.Severity:
+        for severity in rules.Severity:
             n = sum(1 for f in result.findings if f.severity is severity)
             self.service_findings.labels(*key, severity.value).set(n)
 
     def set_findings(self, audits: Iterable[audit.Audit]) -> None:
         """Recount findings by code over every current audit."""
         counts: dict[tuple[str, str], int] = {
-            (code, sev.value): 0 for code, sev in lint.SEVERITIES.items()
+            (code, sev.value): 0 for code, sev in rules.SEVERITIES.items()
         }
         for a in audits:
             for f in a.findings:
@@ -202,7 +202,7 @@ class Metrics:
                 _remove(self.condition, *key, condition, status)
         for kind in ("expected", "missing", "unexpected"):
             _remove(self.records, *key, kind)
-        for severity in lint.Severity:
+        for severity in rules.Severity:
             _remove(self.service_findings, *key, severity.value)
         _remove(self.disagreements, *key)
         _remove(self.last_audit, *key)
@@ -255,3 +255,6 @@ class MetricsSink:
     def forget(self, key: sinks.Key) -> None:
         self._convergence.pop(key, None)
         self.meters.forget(*key)
+
+    async def retire(self, retired: sinks.Retirement) -> None:
+        self.forget(retired.key)

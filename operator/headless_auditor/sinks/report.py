@@ -89,6 +89,7 @@ def status(
         "findingCount": len(result.findings),
         "summary": v.summary if v else "",
         "findings": audit.findings_json(result),
+        "ignoredFindings": audit.findings_json(result, ignored=True),
         "podNameProblems": audit.pod_problems_json(result),
         "servers": _servers(v) if v else [],
         "lastAuditTime": text.timestamp(now),
@@ -203,6 +204,16 @@ class ReportSink:
 
     def forget(self, key: sinks.Key) -> None:
         self._written.pop(key, None)
+
+    async def retire(self, retired: sinks.Retirement) -> None:
+        """The report goes, if there is one (written by us, or found at start)."""
+        found = await self._found_at_start()
+        written = self._written.pop(retired.key, None)
+        there = found.pop(retired.key, None) is not None
+        if self.availability is not Availability.MISSING and (
+            there or (written is not None and written.status is not None)
+        ):
+            await self.writer.delete_report(*retired.key)
 
     async def _found_at_start(self) -> dict[sinks.Key, dict[str, Any]]:
         """The reports found at start, by key (entries are taken out as Services are audited)."""
