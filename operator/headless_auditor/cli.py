@@ -66,7 +66,14 @@ def _run_parser(commands: Any) -> None:
         action="append",
         dest="namespaces",
         metavar="NS",
-        help="audit only this namespace (repeatable; default: all)",
+        help="audit only this namespace (repeatable; a glob such as team-* too; default: all)",
+    )
+    run.add_argument(
+        "--exclude-namespace",
+        action="append",
+        dest="exclude_namespaces",
+        metavar="NS",
+        help="never audit this namespace (repeatable; a glob such as kube-* works too)",
     )
     run.add_argument("--dns-server", action="append", metavar="IP:PORT", help="DNS server to ask")
     run.add_argument("--sweep-interval", help="seconds between full sweeps (default 60)")
@@ -92,9 +99,11 @@ def _common_flags(parser: argparse.ArgumentParser) -> None:
 def _flags(args: argparse.Namespace) -> dict[str, str | None]:
     servers = getattr(args, "dns_server", None)
     namespaces = getattr(args, "namespaces", None)
+    excluded = getattr(args, "exclude_namespaces", None)
     return {
         "dns_servers": ",".join(servers) if servers else None,
         "namespaces": ",".join(namespaces) if namespaces else None,
+        "exclude_namespaces": ",".join(excluded) if excluded else None,
         "cluster_domain": args.cluster_domain,
         "grace_seconds": args.grace_seconds,
         "dns_timeout": args.dns_timeout,

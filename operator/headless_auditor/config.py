@@ -8,6 +8,7 @@ Flags win over the environment; both are handed to :func:`load` as plain strings
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import ipaddress
 import math
 import re
@@ -35,7 +36,11 @@ class Settings:
     """The cluster zone (``HEADLESS_AUDITOR_CLUSTER_DOMAIN``). Empty: the kubernetes plugin's
     zone in the live Corefile, else ``cluster.local``."""
     namespaces: tuple[str, ...] = ()
-    """Namespaces to audit (``HEADLESS_AUDITOR_NAMESPACES``, comma-separated). Empty: all."""
+    """Namespaces to audit (``HEADLESS_AUDITOR_NAMESPACES``, comma-separated names or globs such
+    as ``team-*``). Empty: all."""
+    exclude_namespaces: tuple[str, ...] = ()
+    """Namespaces never audited (``HEADLESS_AUDITOR_EXCLUDE_NAMESPACES``, names or globs); they
+    win over ``namespaces``."""
     sweep_interval: float = 60.0
     """Seconds between full re-audits (``HEADLESS_AUDITOR_SWEEP_INTERVAL``). Catches drift
     inside DNS that no API event shows; a sweep of 1,000 Services takes a few seconds."""
@@ -62,6 +67,11 @@ class Settings:
     read_only: bool = False
     """Write nothing to the API (``HEADLESS_AUDITOR_READ_ONLY``, ``--read-only``): no conditions,
     no reports, no Events; the verdicts are in the metrics and the log only."""
+
+    def audits_namespace(self, namespace: str) -> bool:
+        """Whether Services of ``namespace`` are in this operator's scope."""
+        included = not self.namespaces or _matches(namespace, self.namespaces)
+        return included and not _matches(namespace, self.exclude_namespaces)
 
     def servers_or(
         self, discover: Callable[[], tuple[records.DNSServer, ...]]
@@ -106,9 +116,13 @@ def _servers(text: str) -> tuple[records.DNSServer, ...]:
 def _names(text: str) -> tuple[str, ...]:
     names = tuple(part.strip() for part in text.split(",") if part.strip())
     for name in names:
-        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name):
-            raise ValueError(f"not a namespace name: {name!r}")
+        if not re.fullmatch(r"[-a-z0-9*?\[\]]+", name):
+            raise ValueError(f"not a namespace name or glob: {name!r}")
     return names
+
+
+def _matches(namespace: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(namespace, pattern) for pattern in patterns)
 
 
 def _domain(text: str) -> str:
@@ -178,6 +192,7 @@ PARSERS: Mapping[str, Callable[[str], object]] = {
     "dns_servers": _servers,
     "cluster_domain": _domain,
     "namespaces": _names,
+    "exclude_namespaces": _names,
     "sweep_interval": _positive_float,
     "debounce": _non_negative_float,
     "grace_seconds": _non_negative_float,

@@ -27,6 +27,7 @@ def test_values_schema_rejects_bad_values(cluster: cl.Cluster) -> None:
         "bogus=1",
         "config.logFormat=xml",
         "config.readOnly=sometimes",
+        "config.excludeNamespaces={Kube System}",
         "image.pullPolicy=Sometimes",
     ):
         proc = delivery.helm(
@@ -70,6 +71,21 @@ def test_read_only_rbac_has_no_write_verb(cluster: cl.Cluster) -> None:
         cluster, "template", "t", str(delivery.CHART), "--set", "config.readOnly=true"
     ).stdout
     assert '{name: HEADLESS_AUDITOR_READ_ONLY, value: "true"}' in env
+
+
+def test_namespace_globs_reach_the_operator(cluster: cl.Cluster) -> None:
+    rendered = delivery.helm(
+        cluster,
+        "template",
+        "t",
+        str(delivery.CHART),
+        "--set",
+        "config.namespaces={team-*,shop}",
+        "--set",
+        "config.excludeNamespaces={team-x*}",
+    ).stdout
+    assert '{name: HEADLESS_AUDITOR_NAMESPACES, value: "team-*,shop"}' in rendered
+    assert '{name: HEADLESS_AUDITOR_EXCLUDE_NAMESPACES, value: "team-x*"}' in rendered
 
 
 def test_deploy_manifests_are_the_chart_rendering() -> None:

@@ -64,6 +64,7 @@ def test_flags_win_over_environment() -> None:
         ("HEADLESS_AUDITOR_METRICS_PORT", "0"),
         ("HEADLESS_AUDITOR_GRACE_SECONDS", "nan"),
         ("HEADLESS_AUDITOR_READ_ONLY", "maybe"),
+        ("HEADLESS_AUDITOR_EXCLUDE_NAMESPACES", "kube system"),
     ],
 )
 def test_bad_values_name_the_variable_and_the_value(variable: str, value: str) -> None:
@@ -80,6 +81,20 @@ def test_bad_values_name_the_variable_and_the_value(variable: str, value: str) -
 def test_read_only_is_a_boolean(value: str, expected: bool) -> None:
     assert config.load({"HEADLESS_AUDITOR_READ_ONLY": value}).read_only is expected
     assert config.Settings().read_only is False
+
+
+def test_namespace_lists_take_globs() -> None:
+    settings = config.load(
+        {
+            "HEADLESS_AUDITOR_NAMESPACES": "team-*,shop",
+            "HEADLESS_AUDITOR_EXCLUDE_NAMESPACES": "team-[xy]*",
+        }
+    )
+    assert settings.namespaces == ("team-*", "shop")
+    assert settings.audits_namespace("team-a")
+    assert settings.audits_namespace("shop")
+    assert not settings.audits_namespace("team-x1")
+    assert not settings.audits_namespace("default")
 
 
 def test_bad_flag_names_the_flag() -> None:

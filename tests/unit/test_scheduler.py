@@ -713,6 +713,29 @@ async def test_a_corefile_that_cannot_be_read_keeps_the_previous_options() -> No
 # -- scheduling ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("namespaces", "excluded", "audited"),
+    [
+        ((), (), {"team-a", "team-b", "kube-system"}),
+        (("team-*",), (), {"team-a", "team-b"}),
+        ((), ("kube-*",), {"team-a", "team-b"}),
+        (("team-*", "kube-system"), ("team-b",), {"team-a", "kube-system"}),
+        (("team-?",), ("*",), set()),
+    ],
+)
+async def test_namespace_globs_and_exclusions_decide_the_scope(
+    namespaces: tuple[str, ...], excluded: tuple[str, ...], audited: set[str]
+) -> None:
+    settings = dataclasses.replace(SETTINGS, namespaces=namespaces, exclude_namespaces=excluded)
+    keys = [("team-a", "nginx"), ("team-b", "db"), ("kube-system", "dns")]
+    sources = DictSources(services={k: service_body(k[1], k[0]) for k in keys})
+    h = make(sources, settings=settings, prober=probe.InMemoryProber())
+    h.loop.request(keys, delay=0)
+    assert {ns for ns, _ in h.loop._due} == audited
+    await h.loop.sweep()
+    assert {ns for ns, _ in h.loop.latest} == audited
+
+
 async def test_namespaces_setting_filters_requests_and_sweeps() -> None:
     settings = dataclasses.replace(SETTINGS, namespaces=("team-a",))
     other = ("team-b", "db")

@@ -81,8 +81,7 @@ class Scheduler:
             self.sources = sources
 
     def in_scope(self, key: Key) -> bool:
-        namespaces = self.settings.namespaces
-        return not namespaces or key[0] in namespaces
+        return self.settings.audits_namespace(key[0])
 
     def request(
         self, keys: Iterable[Key], delay: float | None = None, *, force: bool = False
