@@ -88,6 +88,23 @@ def test_namespace_globs_reach_the_operator(cluster: cl.Cluster) -> None:
     assert '{name: HEADLESS_AUDITOR_EXCLUDE_NAMESPACES, value: "team-x*"}' in rendered
 
 
+def test_a_release_gets_its_own_job(cluster: cl.Cluster) -> None:
+    rendered = delivery.helm(
+        cluster, "template", "team-a", str(delivery.CHART), "--set", "prometheusRule.enabled=true"
+    ).stdout
+    assert "headless-auditor.io/job: team-a-headless-auditor" in rendered
+    assert 'absent(up{job="team-a-headless-auditor"} == 1)' in rendered
+    default = delivery.helm(
+        cluster,
+        "template",
+        "headless-auditor",
+        str(delivery.CHART),
+        "--set",
+        "prometheusRule.enabled=true",
+    ).stdout
+    assert 'absent(up{job="headless-auditor"} == 1)' in default  # unchanged for that name
+
+
 def test_deploy_manifests_are_the_chart_rendering() -> None:
     proc = subprocess.run(
         [str(cl.ROOT / "hack" / "manifests.sh"), "--check"],

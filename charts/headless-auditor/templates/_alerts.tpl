@@ -10,6 +10,7 @@ and confirmed by the next audit, so 5 minutes of a False condition is never a ro
 */}}
 {{- define "headless-auditor.alertRules" -}}
 {{- $p := .Values.prometheusRule -}}
+{{- $selector := $p.scrapeSelector | default (printf "job=%q" (include "headless-auditor.fullname" .)) -}}
 {{- $a := $p.alerts -}}
 {{- $base := trimSuffix "/" $p.runbookBaseURL -}}
 groups:
@@ -89,14 +90,14 @@ groups:
 {{- end }}{{ end }}
 {{- with $a.HeadlessAuditorAbsent }}{{ if .enabled }}
       - alert: HeadlessAuditorAbsent
-        expr: absent(up{ {{- $p.scrapeSelector -}} } == 1)
+        expr: absent(up{ {{- $selector -}} } == 1)
         for: {{ .for }}
         labels:
           severity: {{ .severity }}
         annotations:
           summary: headless-auditor is not being scraped.
           description: >-
-            Prometheus has no healthy scrape target matching {{ $p.scrapeSelector }}: the operator
+            Prometheus has no healthy scrape target matching {{ $selector }}: the operator
             is down, or not scraped. Nothing audits headless DNS meanwhile.
           runbook_url: {{ $base }}/HeadlessAuditorAbsent.md
 {{- end }}{{ end }}
