@@ -59,12 +59,10 @@ class Publisher:
         if service is None:
             self._remembered.pop(key, None)
             return sinks.Change(key, result, None, previous=[], current=[], **context)
-        meta = service.get("metadata", {})
-        subject = sinks.Subject(str(meta.get("uid", "")), meta.get("generation"))
+        subject = _subject(service)
         known = self._remembered.get(key)
         if known is None or known.uid != subject.uid:  # new, or a new Service of that name
-            found = (service.get("status") or {}).get("conditions") or []
-            known = self._remembered[key] = _Remembered(subject.uid, conditions.ours(found))
+            known = self._remembered[key] = _Remembered(subject.uid, _carried(service))
         wanted = conditions.desired(result)
         current = conditions.merge(known.conditions, wanted, self.clock(), subject.generation)
         return sinks.Change(
@@ -79,9 +77,10 @@ class Publisher:
         try:
             for sink in self.writing:
                 await sink.publish(change)
-                pending -= sink.reads_previous
-                if not pending:
-                    self._written(change)
+                if sink.reads_previous:
+                    pending -= 1
+                    if not pending:
+                        self._written(change)
         finally:
             known = self._remembered.get(change.key)
             carried = known.conditions if known is not None and known.written else []
@@ -107,12 +106,19 @@ class Publisher:
         """The Service opted out: every sink undoes its writes there; raises the first failure
         (the scheduler retries; a retired sink has nothing left to undo)."""
         self._remembered.pop(key, None)
-        meta = service.get("metadata", {})
-        carried = conditions.ours((service.get("status") or {}).get("conditions") or [])
-        subject = sinks.Subject(str(meta.get("uid", "")), meta.get("generation"))
-        retired = sinks.Retirement(key, subject, carried)
+        retired = sinks.Retirement(key, _subject(service), _carried(service))
         for sink in (*self.writing, *self.observing):
             await sink.retire(retired)
+
+
+def _subject(service: Mapping[str, Any]) -> sinks.Subject:
+    meta = service.get("metadata", {})
+    return sinks.Subject(str(meta.get("uid", "")), meta.get("generation"))
+
+
+def _carried(service: Mapping[str, Any]) -> list[sinks.Condition]:
+    """Our conditions as the (trimmed) Service carries them."""
+    return conditions.ours((service.get("status") or {}).get("conditions") or [])
 
 
 class CountingWriter:

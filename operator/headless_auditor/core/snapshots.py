@@ -60,10 +60,9 @@ def snapshot(
     statefulsets: Iterable[Obj],
     options: corefile.CorefileOptions,
 ) -> objects.Snapshot:
-    """The snapshot of one Service from its (already grouped) raw objects; ignored StatefulSets
-    are left out."""
+    """The snapshot of one Service from its (already grouped and opt-out filtered) raw objects."""
     slices = sorted(slices, key=key_of)
-    statefulsets = sorted(_kept(statefulsets), key=key_of)
+    statefulsets = sorted(statefulsets, key=key_of)
     return objects.Snapshot(
         namespace=key[0],
         name=key[1],
@@ -81,7 +80,9 @@ def snapshots(
     statefulsets: Sequence[Obj],
     options: corefile.CorefileOptions,
 ) -> list[objects.Snapshot]:
-    """Every audited Service's snapshot, from full lists of the three kinds."""
+    """Every audited Service's snapshot, from full lists of the three kinds (the objects that
+    opted out are left out)."""
+    statefulsets = _kept(statefulsets)
     by_key = {key_of(s): s for s in services}
     slices_of: dict[Key, list[Obj]] = collections.defaultdict(list)
     for s in slices:
